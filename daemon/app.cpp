@@ -1,0 +1,200 @@
+#include "app.hpp"
+
+#include <unistd.h>
+
+#include <asio/post.hpp>
+#include <csignal>
+#include <cstdio>
+
+#include "log.hpp"
+#include "notify.hpp"
+
+namespace netd {
+
+app::app(std::shared_ptr<const config> cfg)
+    : cfg_(std::move(cfg)), signals_(control_, SIGTERM, SIGINT, SIGHUP), grace_timer_(control_) {
+    signals_.add(SIGUSR1);
+    std::signal(SIGPIPE, SIG_IGN);
+}
+
+app::~app() {
+    for (auto& w : workers_)
+        w->join();
+}
+
+bool app::bind_new(const config& cfg, std::map<std::string, listen_group>& fresh,
+                   std::string& error) {
+    for (const auto& sc : cfg.services) {
+        for (const auto& addr : sc.listen) {
+            auto key = addr.text();
+            if (bound_.count(key)) continue;
+            listen_group group;
+            std::string why;
+            if (!listen_on(addr, static_cast<unsigned>(workers_.size()), group, why)) {
+                error = "cannot listen on " + key + " for [" + std::string(sc.name) + "]: " + why;
+                return false;  // fresh's destructor closes what was bound so far
+            }
+            fresh.emplace(key, std::move(group));
+        }
+    }
+    return true;
+}
+
+void app::hand_out(const config& cfg, std::map<std::string, listen_group>& fresh) {
+    std::map<std::string, std::string> bound;
+    for (std::size_t w = 0; w < workers_.size(); ++w) {
+        std::vector<listener_spec> specs;
+        for (const auto& sc : cfg.services) {
+            for (const auto& addr : sc.listen) {
+                listener_spec spec{addr.text(), sc.name, sc.impl, sc.allow, -1, false};
+                if (auto it = fresh.find(spec.key); it != fresh.end()) {
+                    spec.fd = std::exchange(it->second.fds[w], -1);
+                    spec.v6 = it->second.v6;
+                    bound[spec.key] = it->second.bound;
+                } else {
+                    bound[spec.key] = bound_[spec.key];
+                }
+                specs.push_back(std::move(spec));
+            }
+        }
+        workers_[w]->configure(std::move(specs));
+    }
+    for (const auto& sc : cfg.services)
+        for (const auto& addr : sc.listen)
+            if (fresh.count(addr.text()))
+                log::line(log::level::info, "listening")
+                    .str("service", sc.name)
+                    .str("addr", bound[addr.text()]);
+    bound_ = std::move(bound);
+}
+
+void app::apply_runtime(const config& cfg) {
+    shared_.max_connections = cfg.daemon.max_connections;
+    shared_.alive_interval_us = cfg.log.alive_interval.count();
+}
+
+int app::run() {
+    const auto& cfg = *cfg_;
+    const unsigned threads = cfg.daemon.worker_threads();
+    log::line(log::level::info, "start")
+        .str("version", NETD_VERSION)
+        .str("config", cfg.file)
+        .unum("threads", threads)
+        .num("pid", ::getpid());
+    apply_runtime(cfg);
+    for (unsigned i = 0; i < threads; ++i)
+        workers_.push_back(std::make_unique<worker>(
+            shared_, [this] { asio::post(control_, [this] { worker_done(); }); }));
+
+    // Bind everything before anything runs: a port in use fails the start, not half of it.
+    std::map<std::string, listen_group> fresh;
+    std::string error;
+    if (!bind_new(cfg, fresh, error)) {
+        std::fprintf(stderr, "netd: %s\n", error.c_str());
+        log::line(log::level::error, "error").str("what", "start").str("why", error);
+        return 1;
+    }
+    for (auto& w : workers_)
+        w->start();
+    running_ = threads;
+    hand_out(cfg, fresh);
+    notify("READY=1");
+    wait_signal();
+    control_.run();
+    for (auto& w : workers_)
+        w->join();
+    log::line(log::level::info, "stop").str("phase", "done").num("status", exit_status_);
+    return exit_status_;
+}
+
+void app::wait_signal() {
+    signals_.async_wait([this](const std::error_code& ec, int signo) {
+        if (ec) return;
+        switch (signo) {
+            case SIGHUP:
+                reload();
+                break;
+            case SIGUSR1:
+                log::reopen();
+                log::line(log::level::info, "reopen").str("what", "log");
+                break;
+            default:
+                if (stopping_) {
+                    // A second SIGTERM/SIGINT: the operator does not want to wait.
+                    log::line(log::level::warn, "stop").str("phase", "forced").num("signal", signo);
+                    for (auto& w : workers_)
+                        w->force_stop();
+                } else {
+                    begin_stop(signo == SIGINT ? "SIGINT" : "SIGTERM");
+                }
+        }
+        wait_signal();
+    });
+}
+
+void app::reload() {
+    if (stopping_) return;
+    notify_reloading();
+    auto loaded = load_config(cfg_->file);
+    std::map<std::string, listen_group> fresh;
+    std::string error;
+    if (!loaded.cfg) {
+        log::line(log::level::error, "reload")
+            .boolean("ok", false)
+            .str("why", "config has errors; the old one keeps running")
+            .strs("errors", loaded.errors);
+    } else if (!bind_new(*loaded.cfg, fresh, error)) {
+        log::line(log::level::error, "reload")
+            .boolean("ok", false)
+            .str("why", error + "; the old config keeps running");
+    } else {
+        const auto& next = *loaded.cfg;
+        std::string log_error;
+        if (!log::reconfigure(next.log.path, next.log.level, log_error))
+            log::line(log::level::error, "reload").str("what", "log").str("why", log_error);
+        if (next.daemon.worker_threads() != cfg_->daemon.worker_threads())
+            log::line(log::level::warn, "reload")
+                .str("what", "threads")
+                .str("why", "a change of [daemon] threads takes effect on restart");
+        apply_runtime(next);
+        hand_out(next, fresh);
+        cfg_ = loaded.cfg;
+        log::line(log::level::info, "reload").boolean("ok", true).str("config", next.summary());
+    }
+    notify("READY=1");
+}
+
+void app::begin_stop(std::string_view why) {
+    stopping_ = true;
+    notify("STOPPING=1");
+    log::line(log::level::info, "stop")
+        .str("phase", "begin")
+        .str("signal", why)
+        .num("grace_us", cfg_->daemon.shutdown_grace.count())
+        .unum("open_connections", shared_.open_connections.load());
+    // Listeners close first, sessions finish their current request, then the grace runs out.
+    for (auto& w : workers_)
+        w->stop();
+    grace_timer_.expires_after(cfg_->daemon.shutdown_grace);
+    grace_timer_.async_wait([this](const std::error_code& ec) {
+        if (ec) return;
+        log::line(log::level::warn, "stop")
+            .str("phase", "grace expired")
+            .unum("open_connections", shared_.open_connections.load());
+        for (auto& w : workers_)
+            w->force_stop();
+    });
+}
+
+void app::worker_done() {
+    if (!stopping_) {
+        exit_status_ = 1;  // a worker died on its own: stop the rest rather than limp on
+        begin_stop("worker failure");
+    }
+    if (--running_ == 0) {
+        grace_timer_.cancel();
+        signals_.cancel();
+    }
+}
+
+}  // namespace netd

@@ -1,0 +1,219 @@
+#include "worker.hpp"
+
+#include <sys/socket.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "log.hpp"
+
+namespace netd {
+namespace {
+
+using asio::experimental::as_tuple;
+using namespace asio::experimental::awaitable_operators;
+
+constexpr auto min_accept_backoff = std::chrono::milliseconds(10);
+constexpr auto max_accept_backoff = std::chrono::seconds(1);
+
+std::string endpoint_text(const asio::ip::tcp::endpoint& ep) {
+    auto addr = ep.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+        addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    if (addr.is_v6()) return "[" + addr.to_string() + "]:" + std::to_string(ep.port());
+    return addr.to_string() + ":" + std::to_string(ep.port());
+}
+
+proto::ip_bytes ip_of(const asio::ip::address& a) {
+    if (a.is_v6()) return a.to_v6().to_bytes();
+    return asio::ip::make_address_v6(asio::ip::v4_mapped, a.to_v4()).to_bytes();
+}
+
+bool allowed(const std::vector<proto::cidr>& allow, const asio::ip::address& peer) {
+    if (allow.empty()) return true;
+    auto ip = ip_of(peer);
+    for (const auto& net : allow)
+        if (net.contains(ip)) return true;
+    return false;
+}
+
+// Accept errors that mean "out of a resource for now": wait and retry rather than spin.
+bool resource_exhausted(const std::error_code& ec) {
+    return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
+           ec == std::errc::no_buffer_space || ec == std::errc::not_enough_memory;
+}
+
+// co_spawn's completion: a coroutine that escapes with an exception is a bug; log it, never
+// let it take the thread down silently.
+auto log_failure(std::string_view what) {
+    return [what](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            log::line(log::level::error, "error").str("what", what).str("why", ex.what());
+        }
+    };
+}
+
+}  // namespace
+
+worker::worker(shared_state& shared, std::function<void()> on_done)
+    : shared_(shared), on_done_(std::move(on_done)), work_(io_.get_executor()) {}
+
+worker::~worker() {
+    join();
+}
+
+void worker::start() {
+    thread_ = std::thread([this] {
+        try {
+            io_.run();
+        } catch (const std::exception& e) {
+            log::line(log::level::error, "error").str("what", "worker failed").str("why", e.what());
+        }
+        on_done_();
+    });
+}
+
+void worker::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+void worker::configure(std::vector<listener_spec> specs) {
+    asio::post(io_, [this, specs = std::move(specs)]() mutable { apply(std::move(specs)); });
+}
+
+void worker::stop() {
+    asio::post(io_, [this] {
+        stopping_ = true;
+        for (auto& [key, l] : listeners_)
+            l->acceptor.close();
+        listeners_.clear();
+        for (auto& s : sessions_)
+            s.request_stop();
+        work_.reset();  // run() returns once the last session and accept loop have ended
+    });
+}
+
+void worker::force_stop() {
+    asio::post(io_, [this] {
+        for (auto& s : sessions_)
+            s.abort("shutdown grace expired");
+    });
+}
+
+void worker::apply(std::vector<listener_spec> specs) {
+    if (stopping_) return;
+    std::map<std::string, std::shared_ptr<listener>> next;
+    for (auto& spec : specs) {
+        auto it = listeners_.find(spec.key);
+        if (it != listeners_.end() && spec.fd < 0) {
+            it->second->spec = std::move(spec);  // same socket, new settings for new connections
+            next.emplace(it->first, it->second);
+            listeners_.erase(it);
+            continue;
+        }
+        auto l =
+            std::make_shared<listener>(listener{asio::ip::tcp::acceptor(io_), std::move(spec)});
+        l->acceptor.assign(l->spec.v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), l->spec.fd);
+        next.emplace(l->spec.key, l);
+        asio::co_spawn(io_, accept_loop(l), log_failure("accept loop"));
+    }
+    for (auto& [key, l] : listeners_)
+        l->acceptor.close();  // addresses no longer configured
+    listeners_ = std::move(next);
+}
+
+asio::awaitable<void> worker::accept_loop(std::shared_ptr<listener> l) {
+    auto backoff = std::chrono::milliseconds(0);
+    asio::steady_timer timer(io_);
+    while (l->acceptor.is_open()) {
+        auto [ec, socket] = co_await l->acceptor.async_accept(as_tuple(asio::use_awaitable));
+        if (!l->acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+        if (ec) {
+            // Out of descriptors or memory: back off so we neither spin nor stop accepting.
+            if (resource_exhausted(ec)) {
+                if (backoff.count() == 0)
+                    log::line(log::level::error, "error")
+                        .str("what", "accept")
+                        .str("service", l->spec.service_name)
+                        .str("why", ec.message())
+                        .str("action", "backing off");
+                backoff = std::clamp(backoff * 2, std::chrono::milliseconds(min_accept_backoff),
+                                     std::chrono::milliseconds(max_accept_backoff));
+                timer.expires_after(backoff);
+                co_await timer.async_wait(as_tuple(asio::use_awaitable));
+            }
+            continue;  // ECONNABORTED and friends: the peer gave up, take the next one
+        }
+        backoff = std::chrono::milliseconds(0);
+        admit(*l, std::move(socket));
+    }
+}
+
+void worker::admit(listener& l, asio::ip::tcp::socket socket) {
+    std::error_code ec;
+    auto peer_ep = socket.remote_endpoint(ec);
+    if (ec) return;  // already gone
+    if (!allowed(l.spec.allow, peer_ep.address())) {
+        log::line(log::level::info, "conn_reject")
+            .str("service", l.spec.service_name)
+            .str("peer", endpoint_text(peer_ep))
+            .str("reason", "not allowed");
+        return;  // the socket's destructor closes it
+    }
+    if (shared_.open_connections.fetch_add(1) >= shared_.max_connections.load()) {
+        shared_.open_connections.fetch_sub(1);
+        auto reply = l.spec.impl->overload_reply();
+        ::send(socket.native_handle(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        log::line(log::level::warn, "conn_reject")
+            .str("service", l.spec.service_name)
+            .str("peer", endpoint_text(peer_ep))
+            .str("reason", "too many connections");
+        return;
+    }
+    socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    auto id = shared_.next_conn_id.fetch_add(1);
+    auto it = sessions_.emplace(sessions_.end(), std::move(socket), id, l.spec.service_name);
+    it->peer = endpoint_text(peer_ep);
+    it->local = endpoint_text(it->socket.local_endpoint(ec));
+    asio::co_spawn(io_, run_session(it, l.spec.impl), log_failure("session"));
+}
+
+asio::awaitable<void> worker::run_session(std::list<session>::iterator it,
+                                          std::shared_ptr<service> impl) {
+    session& s = *it;
+    log::line(log::level::info, "conn_open")
+        .str("service", s.service_name)
+        .unum("conn", s.id)
+        .str("peer", s.peer)
+        .str("local", s.local);
+    auto guarded = [&]() -> asio::awaitable<void> {
+        // An exception here is a bug in a service: log it, end this connection, keep serving.
+        try {
+            co_await impl->serve(s);
+        } catch (const std::exception& e) {
+            s.set_reason("internal error");
+            log::line(log::level::error, "error")
+                .str("what", "session")
+                .unum("conn", s.id)
+                .str("why", e.what());
+        }
+    };
+    co_await (guarded() || s.watchdog(std::chrono::microseconds(shared_.alive_interval_us.load())));
+    s.close();
+    {
+        log::line line(log::level::info, "conn_close");
+        s.describe(line);
+        line.str("reason", s.reason());
+    }
+    sessions_.erase(it);
+    shared_.open_connections.fetch_sub(1);
+}
+
+}  // namespace netd

@@ -1,0 +1,81 @@
+#pragma once
+// A worker thread: its own io_context, its own acceptor per listen address, and the sessions it
+// accepted. Everything inside runs on the worker's thread; the control thread talks to it only
+// by posting.
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/session.hpp"
+#include "proto/address.hpp"
+#include "services/service.hpp"
+
+namespace netd {
+
+/// Counters and limits every worker shares.
+struct shared_state {
+    std::atomic<std::size_t> open_connections{0};
+    std::atomic<std::size_t> max_connections{10000};
+    std::atomic<std::uint64_t> next_conn_id{1};
+    std::atomic<std::int64_t> alive_interval_us{60'000'000};
+};
+
+/// One listen address as a worker should serve it after a (re)configuration.
+struct listener_spec {
+    std::string key;  ///< the configured address text; unchanged key = keep the socket
+    std::string_view service_name;
+    std::shared_ptr<service> impl;
+    std::vector<proto::cidr> allow;
+    int fd = -1;  ///< a new socket for this worker to adopt, or -1 to keep the one it has
+    bool v6 = false;
+};
+
+class worker {
+  public:
+    worker(shared_state& shared, std::function<void()> on_done);
+    ~worker();
+
+    void start();
+    void join();
+    /// Replaces the set of listeners (start and reload): adopt new sockets, update kept ones,
+    /// close the ones that are gone.
+    void configure(std::vector<listener_spec> specs);
+    /// Graceful stop: close listeners, let sessions finish their current request.
+    void stop();
+    /// Ends every session still open (the grace period is over).
+    void force_stop();
+
+  private:
+    struct listener {
+        asio::ip::tcp::acceptor acceptor;
+        listener_spec spec;
+    };
+
+    void apply(std::vector<listener_spec> specs);
+    asio::awaitable<void> accept_loop(std::shared_ptr<listener> l);
+    void admit(listener& l, asio::ip::tcp::socket socket);
+    asio::awaitable<void> run_session(std::list<session>::iterator it,
+                                      std::shared_ptr<service> impl);
+
+    shared_state& shared_;
+    std::function<void()> on_done_;
+    asio::io_context io_{1};
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+    std::map<std::string, std::shared_ptr<listener>> listeners_;
+    std::list<session> sessions_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace netd

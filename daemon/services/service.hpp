@@ -1,0 +1,33 @@
+#pragma once
+// What a service is to the daemon core: it parses its own config table and serves connections.
+// Adding a service is one file plus one row in registry.cpp.
+#include <asio/awaitable.hpp>
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace netd {
+
+class session;
+class table_reader;
+
+class service {
+  public:
+    virtual ~service() = default;
+    /// Serves one accepted connection until it ends. The core logs conn_open and conn_close.
+    virtual asio::awaitable<void> serve(session& s) = 0;
+    /// What a connection turned away past max_connections is told before it is closed.
+    virtual std::string_view overload_reply() const = 0;
+};
+
+/// One row of the service table: the [name] section and how to build the service from it.
+struct service_kind {
+    std::string_view name;
+    /// Reads the service's own keys; returns nullptr after reporting errors to table.diag().
+    std::shared_ptr<service> (*make)(table_reader& table);
+};
+
+/// Every service netd knows, in the order they start.
+std::span<const service_kind> service_kinds();
+
+}  // namespace netd
