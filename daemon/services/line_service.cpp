@@ -81,7 +81,8 @@ asio::awaitable<void> line_service::serve(session& s) {
             }
         }
         if (too_long || eof) co_return;
-        if (s.stopping()) {
+        // Stopping: done once no request is half-received (the grace period bounds the wait).
+        if (s.stopping() && have == 0) {
             s.set_reason("shutdown");
             co_return;
         }
