@@ -1,0 +1,13 @@
+#pragma once
+// The netctl subcommands; main.cpp dispatches to them. Each takes argv after its own name.
+#include <span>
+
+namespace netd::netctl {
+
+/// `netctl ping [HOST[:PORT]] [-c COUNT] [-i INTERVAL] [-W TIMEOUT] [--json]`
+int ping_command(std::span<char* const> args);
+
+/// `netctl time [HOST[:PORT]] [--json]`
+int time_command(std::span<char* const> args);
+
+}  // namespace netd::netctl
