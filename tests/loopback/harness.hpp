@@ -118,6 +118,7 @@ class client {
     ~client() { ::close(fd_); }
 
     bool connected() const { return connected_; }
+    int fd() const { return fd_; }
     void send(std::string_view data) {
         REQUIRE(::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) ==
                 static_cast<ssize_t>(data.size()));
