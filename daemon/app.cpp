@@ -1,5 +1,6 @@
 #include "app.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <asio/post.hpp>
@@ -11,6 +12,14 @@
 
 namespace netd {
 
+void set_control_signals_blocked(bool blocked) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1})
+        sigaddset(&set, s);
+    pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
+
 app::app(std::shared_ptr<const config> cfg)
     : cfg_(std::move(cfg)), signals_(control_, SIGTERM, SIGINT, SIGHUP), grace_timer_(control_) {
     signals_.add(SIGUSR1);
@@ -20,6 +29,12 @@ app::app(std::shared_ptr<const config> cfg)
 app::~app() {
     for (auto& w : workers_)
         w->join();
+    // Removing the signal set restores the default actions, and a late SIGTERM would then kill
+    // a daemon that already stopped cleanly. Every other thread has them blocked (see main), so
+    // blocking them here too leaves them pending until exit.
+    set_control_signals_blocked(true);
+    std::error_code ignored;
+    signals_.clear(ignored);
 }
 
 bool app::bind_new(const config& cfg, std::map<std::string, listen_group>& fresh,
@@ -97,6 +112,8 @@ int app::run() {
     for (auto& w : workers_)
         w->start();
     running_ = threads;
+    // Every thread is running now and inherited the blocked mask: signals reach this one only.
+    set_control_signals_blocked(false);
     hand_out(cfg, fresh);
     notify("READY=1");
     wait_signal();
@@ -128,7 +145,7 @@ void app::wait_signal() {
                     begin_stop(signo == SIGINT ? "SIGINT" : "SIGTERM");
                 }
         }
-        wait_signal();
+        if (running_ > 0) wait_signal();  // all workers done: let control_.run() return
     });
 }
 

@@ -15,6 +15,10 @@
 
 namespace netd {
 
+/// Blocks or unblocks SIGTERM, SIGINT, SIGHUP and SIGUSR1 in the calling thread. main() blocks
+/// them before any thread starts, so only the control thread ever takes them.
+void set_control_signals_blocked(bool blocked);
+
 class app {
   public:
     explicit app(std::shared_ptr<const config> cfg);

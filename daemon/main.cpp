@@ -27,6 +27,7 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    netd::set_control_signals_blocked(true);  // before any thread exists; app::run unblocks
     std::string file = default_config;
     bool check_only = false;
     for (int i = 1; i < argc; ++i) {

@@ -42,7 +42,9 @@ void session::set_reason(const std::error_code& ec) {
 
 void session::request_stop() {
     stopping_ = true;
-    if (idle_) {
+    // Bytes already in the socket buffer are a request under way, not an idle connection.
+    std::error_code ec;
+    if (idle_ && socket.available(ec) == 0) {
         set_reason("shutdown");
         std::error_code ignored;
         socket.cancel(ignored);
@@ -55,6 +57,22 @@ void session::abort(std::string_view reason) {
     std::error_code ignored;
     socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
+}
+
+asio::awaitable<void> session::linger() {
+    using asio::experimental::as_tuple;
+    constexpr std::size_t max_discard_bytes = 256 * 1024;
+    std::error_code ignored;
+    socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    expires_after(std::chrono::seconds(1), reason());
+    char sink[4096];
+    for (std::size_t discarded = 0; discarded < max_discard_bytes;) {
+        auto [ec, n] = co_await socket.async_read_some(asio::buffer(sink),
+                                                       as_tuple(asio::use_awaitable));
+        if (ec) break;
+        discarded += n;
+        bytes_in += n;
+    }
 }
 
 asio::awaitable<void> session::watchdog(std::chrono::microseconds alive_interval) {

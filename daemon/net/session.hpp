@@ -44,6 +44,9 @@ class session {
 
     /// Graceful stop: ends the connection now if it is idle, else after its current request.
     void request_stop();
+    /// Closes after an error reply: stops sending, then reads and discards what the peer still
+    /// sends (bounded in bytes and time), so the reply is not lost to a reset on a real network.
+    asio::awaitable<void> linger();
     /// Ends the connection now (deadline passed, forced stop).
     void abort(std::string_view reason);
     /// Runs beside the service: enforces the deadline and logs conn_alive every alive_interval.

@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
+
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -43,8 +45,9 @@ bool allowed(const std::vector<proto::cidr>& allow, const asio::ip::address& pee
 
 // Accept errors that mean "out of a resource for now": wait and retry rather than spin.
 bool resource_exhausted(const std::error_code& ec) {
-    return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
-           ec == std::errc::no_buffer_space || ec == std::errc::not_enough_memory;
+    // Standalone Asio's system category does not compare equal to std::errc: use the errno.
+    const int e = ec.value();
+    return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
 }
 
 // co_spawn's completion: a coroutine that escapes with an exception is a bug; log it, never

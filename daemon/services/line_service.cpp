@@ -80,9 +80,11 @@ asio::awaitable<void> line_service::serve(session& s) {
                 co_return;
             }
         }
+        if (too_long) co_await s.linger();
         if (too_long || eof) co_return;
         // Stopping: done once no request is half-received (the grace period bounds the wait).
-        if (s.stopping() && have == 0) {
+        std::error_code aec;
+        if (s.stopping() && have == 0 && s.socket.available(aec) == 0) {
             s.set_reason("shutdown");
             co_return;
         }
