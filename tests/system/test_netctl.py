@@ -3,10 +3,12 @@
 import datetime
 import json
 import re
+import signal
+import subprocess
 import time
 import unittest
 
-from netd_harness import (NetdTestCase, SilentServer, free_port, has_ipv6_loopback,
+from netd_harness import (NETCTL, SCALE, NetdTestCase, SilentServer, free_port, has_ipv6_loopback,
                           parse_rfc3339_us, ping_config, require_netctl, run_netctl)
 
 PROBE = re.compile(r"^pong from (?P<peer>\S+): seq=(?P<seq>\d+) rtt=(?P<rtt>\d+) us$")
@@ -59,6 +61,36 @@ class NetctlPingTest(NetctlTestCase):
         close = netd.wait_event("conn_close")[0]
         self.assertEqual(close["messages"], 3)
         self.assertEqual(close["reason"], "eof")
+
+    def test_ping_without_count_stops_on_ctrl_c_with_the_summary(self):
+        netd = self.start_netd()
+        target = f"127.0.0.1:{netd.port}"
+        proc = subprocess.Popen([NETCTL, "ping", target, "-i", "0.05"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            # Each probe line is flushed as it happens: wait for two, then press Ctrl-C.
+            seen = []
+            until = time.monotonic() + 5 * SCALE
+            while len(seen) < 2 and time.monotonic() < until:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                if PROBE.match(line.rstrip("\n")):
+                    seen.append(line)
+            self.assertEqual(len(seen), 2, "no probe lines before the deadline")
+            proc.send_signal(signal.SIGINT)
+            rest, err = proc.communicate(timeout=5 * SCALE)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        lines = rest.splitlines()
+        self.assertIn(f"--- {target} netd ping statistics ---", lines, rest)
+        totals = [m for m in map(TOTALS.match, lines) if m]
+        self.assertEqual(len(totals), 1, rest)
+        self.assertGreaterEqual(int(totals[0]["sent"]), 2)
+        # A probe in flight at Ctrl-C counts as lost, as in ping(8): exit 0 or 1, never a crash.
+        self.assertIn(proc.returncode, (0, 1), err)
 
     def test_ping_json_prints_one_object_per_probe_then_the_summary(self):
         netd = self.start_netd()
