@@ -27,6 +27,7 @@ NETD = os.environ.get("NETD_BIN") or os.path.join(REPO, "build", "daemon", "netd
 NETCTL = os.environ.get("NETCTL_BIN") or os.path.join(REPO, "build", "client", "netctl")
 SCALE = float(os.environ.get("NETD_TEST_SCALE", "1"))
 KNOWN_BUGS = os.environ.get("NETD_TEST_KNOWN_BUGS") == "1"
+SANITIZED = os.environ.get("NETD_TEST_SANITIZED") == "1"
 
 
 def known_bug(what):

@@ -26,6 +26,8 @@ def main():
                    help="the netctl binary; its tests are skipped if it does not exist")
     p.add_argument("--scale", type=float, default=None,
                    help="multiply every deadline, e.g. 3 for a sanitizer build")
+    p.add_argument("--sanitized", action="store_true",
+                   help="the binaries are ASan/UBSan builds (skips what the sanitizers break)")
     p.add_argument("--known-bugs", action="store_true",
                    help="also run the tests of daemon bugs not fixed yet (skipped by default)")
     p.add_argument("-k", dest="patterns", action="append", default=[],
@@ -43,6 +45,8 @@ def main():
     os.environ["NETCTL_BIN"] = os.path.abspath(args.netctl)
     if args.known_bugs:
         os.environ["NETD_TEST_KNOWN_BUGS"] = "1"
+    if args.sanitized:
+        os.environ["NETD_TEST_SANITIZED"] = "1"
     if args.scale is not None:
         os.environ["NETD_TEST_SCALE"] = str(args.scale)
     if not os.access(args.netctl, os.X_OK):

@@ -4,7 +4,7 @@ import contextlib
 import time
 import unittest
 
-from netd_harness import (LineReader, Netd, NetdTestCase, connect, exchange,
+from netd_harness import (SANITIZED, LineReader, Netd, NetdTestCase, connect, exchange,
                           ping_config, poll_until, read_until_closed, split_addr)
 
 
@@ -62,9 +62,11 @@ class MaxConnectionsTest(NetdTestCase):
 
 
 class FileDescriptorTest(NetdTestCase):
-    # daemon/net/worker.cpp resource_exhausted(): standalone Asio 1.22 reports EMFILE in its own
-    # "asio.system" category, which never compares equal to a std::errc, so the back-off is
-    # never taken: netd retries accept() ~100000 times a second at 100% CPU and logs nothing.
+    # Regression: standalone Asio 1.22 reports EMFILE in a category that never compares equal
+    # to a std::errc, so the back-off was never taken and netd spun on accept() at 100% CPU.
+    # UBSan's vptr check probes memory through a pipe(2), which fails when the process is out of
+    # descriptors, and then reports every virtual call as an "invalid vptr": no sanitizer run.
+    @unittest.skipIf(SANITIZED, "UBSan's vptr check needs a free descriptor")
     def test_out_of_file_descriptors_neither_spins_nor_stops_accepting(self):
         netd = Netd(self, ping_config()).start(max_fds=32)
         clients = []
