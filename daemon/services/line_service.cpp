@@ -42,6 +42,7 @@ asio::awaitable<void> line_service::serve(session& s) {
     std::string out;
     bool quiet = false, eof = false;
     std::int64_t received_us = 0;
+    session_state state;
 
     for (;;) {
         // Answer every complete message buffered so far; pipelined replies go out in one write.
@@ -57,7 +58,7 @@ asio::awaitable<void> line_service::serve(session& s) {
                 break;
             }
             if (step.what == status::need_more) break;
-            on_message(step.message, received_us, out);
+            on_message(state, step.message, received_us, out);
             ++s.messages;
             used += step.consumed;
         }

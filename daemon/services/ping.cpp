@@ -12,7 +12,8 @@ class ping_service final : public line_service {
     using line_service::line_service;
 
   protected:
-    void on_message(std::string_view message, std::int64_t received_us, std::string& out) override {
+    void on_message(session_state&, std::string_view message, std::int64_t received_us,
+                    std::string& out) override {
         proto::append_ping_reply(out, message, received_us, proto::unix_micros_now());
     }
 };

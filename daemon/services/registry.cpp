@@ -1,3 +1,4 @@
+#include "ack.hpp"
 #include "ping.hpp"
 #include "service.hpp"
 
@@ -6,6 +7,7 @@ namespace netd {
 std::span<const service_kind> service_kinds() {
     static const service_kind kinds[] = {
         {"ping", make_ping_service},
+        {"ack", make_ack_service},
     };
     return kinds;
 }

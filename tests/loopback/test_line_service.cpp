@@ -153,3 +153,19 @@ TEST_CASE("loopback: force_stop ends a connection that never finishes its reques
     CHECK(c.closed_by_peer());
     CHECK(d.joined_within(5s));
 }
+
+TEST_CASE("loopback: ack counts messages per connection and fills the template") {
+    test_daemon d("[ack]\nlisten = [\"127.0.0.1:0\"]\nreply = \"ACK {seq} {bytes} {message}\"\n");
+    client a(d.port()), b(d.port());
+    a.send("hello\nworld!\n");
+    CHECK(a.recv_lines(2) == "ACK 1 5 hello\nACK 2 6 world!\n");
+    b.send("x\n");
+    CHECK(b.recv_lines(1) == "ACK 1 1 x\n");  // a new connection counts from 1
+}
+
+TEST_CASE("loopback: a classic client's bare 'Hello from client' gets its ack") {
+    test_daemon d("[ack]\nlisten = [\"127.0.0.1:0\"]\n");
+    client c(d.port());
+    c.send("Hello from client");
+    CHECK(c.recv_once() == "ACK 1 17\n");
+}

@@ -136,6 +136,9 @@ TEST_CASE("config: each mistake gets the exact one-line error with file:line:col
          "netd.toml:2:11: 'enabled' in [ping] must be true or false, not a string"},
         {"[ping]\nlisten = [\"127.0.0.1:7000\"]\nmax_line = 0\n",
          "netd.toml:3:12: 'max_line' in [ping] must be 1..16777216, not 0"},
+        {"[ack]\nlisten = [\"127.0.0.1:7001\"]\nreply = \"ACK {sq}\"\n",
+         "netd.toml:3:9: 'reply' in [ack]: unknown placeholder '{sq}': use {seq}, {bytes} or "
+         "{message}"},
         {"ping = 1\n", "netd.toml:1:8: 'ping' must be a table: [ping]"},
         {"[ping\n", "netd.toml:1:6: Error while parsing table header: expected ']', saw '\\n'"},
     };
