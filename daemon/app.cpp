@@ -24,6 +24,7 @@ app::app(std::shared_ptr<const config> cfg)
     : cfg_(std::move(cfg)), signals_(control_, SIGTERM, SIGINT, SIGHUP), grace_timer_(control_) {
     signals_.add(SIGUSR1);
     std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGXFSZ, SIG_IGN);  // a file size limit is a write error (EFBIG), not death
 }
 
 app::~app() {
@@ -35,6 +36,17 @@ app::~app() {
     set_control_signals_blocked(true);
     std::error_code ignored;
     signals_.clear(ignored);
+}
+
+bool app::start_services(const config& cfg, std::string& error) {
+    for (const auto& sc : cfg.services) {
+        std::string why;
+        if (!sc.impl->start(why)) {
+            error = "[" + std::string(sc.name) + "] " + why;
+            return false;
+        }
+    }
+    return true;
 }
 
 bool app::bind_new(const config& cfg, std::map<std::string, listen_group>& fresh,
@@ -104,7 +116,7 @@ int app::run() {
     // Bind everything before anything runs: a port in use fails the start, not half of it.
     std::map<std::string, listen_group> fresh;
     std::string error;
-    if (!bind_new(cfg, fresh, error)) {
+    if (!start_services(cfg, error) || !bind_new(cfg, fresh, error)) {
         std::fprintf(stderr, "netd: %s\n", error.c_str());
         log::line(log::level::error, "error").str("what", "start").str("why", error);
         return 1;
@@ -133,6 +145,7 @@ void app::wait_signal() {
                 break;
             case SIGUSR1:
                 log::reopen();
+                reopen_service_files();
                 log::line(log::level::info, "reopen").str("what", "log");
                 break;
             default:
@@ -160,7 +173,7 @@ void app::reload() {
             .boolean("ok", false)
             .str("why", "config has errors; the old one keeps running")
             .strs("errors", loaded.errors);
-    } else if (!bind_new(*loaded.cfg, fresh, error)) {
+    } else if (!start_services(*loaded.cfg, error) || !bind_new(*loaded.cfg, fresh, error)) {
         log::line(log::level::error, "reload")
             .boolean("ok", false)
             .str("why", error + "; the old config keeps running");

@@ -28,6 +28,8 @@ class app {
     int run();
 
   private:
+    /// Starts every service of `cfg` (opens its files); the reason of the first failure.
+    static bool start_services(const config& cfg, std::string& error);
     /// Binds the addresses of `cfg` this daemon does not listen on yet.
     bool bind_new(const config& cfg, std::map<std::string, listen_group>& fresh,
                   std::string& error);

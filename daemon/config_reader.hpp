@@ -54,6 +54,8 @@ class table_reader {
     bool get_addresses(std::string_view key, std::vector<proto::listen_address>& out);
     bool get_cidrs(std::string_view key, std::vector<proto::cidr>& out);
 
+    /// True if the table has the key (whether or not it was valid).
+    bool has(std::string_view key) const { return table_.contains(key); }
     /// Reports an error about a present key (or the table itself if the key is absent).
     void error(std::string_view key, std::string_view message);
     /// Reports every key that no getter asked for.

@@ -9,6 +9,8 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <stdexcept>
+
 #include "log.hpp"
 
 namespace netd {
@@ -67,8 +69,8 @@ asio::awaitable<void> session::linger() {
     expires_after(std::chrono::seconds(1), reason());
     char sink[4096];
     for (std::size_t discarded = 0; discarded < max_discard_bytes;) {
-        auto [ec, n] = co_await socket.async_read_some(asio::buffer(sink),
-                                                       as_tuple(asio::use_awaitable));
+        auto [ec, n] =
+            co_await socket.async_read_some(asio::buffer(sink), as_tuple(asio::use_awaitable));
         if (ec) break;
         discarded += n;
         bytes_in += n;
@@ -128,6 +130,16 @@ void session::describe(log::line& line) {
         .unum("bytes_in", bytes_in)
         .unum("bytes_out", bytes_out)
         .num("rtt_us", rtt_us_);
+    for (std::size_t i = 0; i < counter_count_; ++i)
+        line.num(counters_[i].first, counters_[i].second);
+}
+
+std::int64_t& session::counter(std::string_view name) {
+    for (std::size_t i = 0; i < counter_count_; ++i)
+        if (counters_[i].first == name) return counters_[i].second;
+    if (counter_count_ == max_counters) throw std::logic_error("session: too many counters");
+    counters_[counter_count_] = {name, 0};
+    return counters_[counter_count_++].second;
 }
 
 }  // namespace netd

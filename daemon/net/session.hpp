@@ -1,6 +1,7 @@
 #pragma once
 // One accepted connection: its socket, counters, deadline and the reason it ended. The service's
 // coroutine and the watchdog share it on one thread, so nothing here needs a lock.
+#include <array>
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace netd {
 
@@ -55,6 +57,10 @@ class session {
     void close();
     /// Appends the conn_close / conn_alive fields.
     void describe(log::line& line);
+    /// A service's own counter, logged with the others (name: static storage). At most
+    /// max_counters per connection.
+    std::int64_t& counter(std::string_view name);
+    static constexpr std::size_t max_counters = 8;
 
   private:
     void capture_rtt();
@@ -64,6 +70,8 @@ class session {
     std::string_view deadline_reason_;
     std::string reason_;
     std::int64_t rtt_us_ = -1;
+    std::array<std::pair<std::string_view, std::int64_t>, max_counters> counters_{};
+    std::size_t counter_count_ = 0;
     bool idle_ = false, stopping_ = false;
 };
 

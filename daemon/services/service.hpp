@@ -4,6 +4,7 @@
 #include <asio/awaitable.hpp>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace netd {
@@ -16,6 +17,12 @@ class service {
     virtual ~service() = default;
     /// Serves one accepted connection until it ends. The core logs conn_open and conn_close.
     virtual asio::awaitable<void> serve(session& s) = 0;
+    /// Acquires what the service needs before its listeners open (files, ...): called at start
+    /// and for a reload's new config, never by --check-config. False with a reason on failure.
+    virtual bool start(std::string& error) {
+        (void)error;
+        return true;
+    }
     /// What a connection turned away past max_connections is told before it is closed.
     virtual std::string_view overload_reply() const = 0;
 };
@@ -26,6 +33,9 @@ struct service_kind {
     /// Reads the service's own keys; returns nullptr after reporting errors to table.diag().
     std::shared_ptr<service> (*make)(table_reader& table);
 };
+
+/// Reopens the files services write (SIGUSR1, after logrotate moved them).
+void reopen_service_files();
 
 /// Every service netd knows, in the order they start.
 std::span<const service_kind> service_kinds();

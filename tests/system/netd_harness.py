@@ -190,15 +190,19 @@ class Netd:
 
     # -- process ---------------------------------------------------------------------------
 
-    def start(self, wait=True, max_fds=None):
-        """Starts netd; wait: until it listens. max_fds: its RLIMIT_NOFILE."""
+    def start(self, wait=True, max_fds=None, max_file_bytes=None):
+        """Starts netd; wait: until it listens. max_fds: its RLIMIT_NOFILE; max_file_bytes: its
+        RLIMIT_FSIZE (a stand-in for a full disk: writes past it fail with EFBIG)."""
         def limit():
             if max_fds is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))
+            if max_file_bytes is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen([NETD, "-c", self.config_path], stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=err, env=self.env,
-                                         preexec_fn=limit if max_fds is not None else None)
+                                         preexec_fn=limit if (max_fds or max_file_bytes)
+                                         else None)
         if wait:
             self.wait_listening()
         return self

@@ -1,0 +1,218 @@
+#include "sensor.hpp"
+
+#include <asio/error.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <charconv>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "config_reader.hpp"
+#include "line_service.hpp"
+#include "net/session.hpp"
+#include "proto/ping.hpp"
+#include "proto/reading.hpp"
+#include "proto/seq_tracker.hpp"
+#include "proto/timefmt.hpp"
+#include "sensor_store.hpp"
+
+namespace netd {
+namespace {
+
+using asio::experimental::as_tuple;
+using status = proto::line_framer::status;
+
+constexpr std::size_t initial_buffer_bytes = 4096;
+
+// What each message of a batch gets back, in order, once the batch is stored (or not).
+struct reply_item {
+    enum kind { pong, reading, too_long } what;
+    std::uint64_t seq;
+};
+
+void append_uint(std::string& out, std::uint64_t v) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, end);
+}
+
+// Waits on the session's own executor for the writer thread's verdict on one batch.
+asio::awaitable<std::string> store_batch(sensor_store& store, std::string lines) {
+    struct verdict {
+        explicit verdict(asio::any_io_executor ex)
+            : timer(ex, asio::steady_timer::time_point::max()) {}
+        asio::steady_timer timer;
+        std::optional<std::string> error;
+    };
+    auto executor = co_await asio::this_coro::executor;
+    auto v = std::make_shared<verdict>(executor);
+    store.submit(std::move(lines), executor, [v](const std::string& error) {
+        v->error = error;
+        v->timer.cancel();
+    });
+    // Acknowledged data is never dropped, so neither a stop nor the deadline interrupts this
+    // wait: the writer always answers (a stuck disk is what shutdown_grace cannot fix).
+    while (!v->error)
+        co_await v->timer.async_wait(as_tuple(asio::use_awaitable));
+    co_return std::move(*v->error);
+}
+
+class sensor_service final : public service {
+  public:
+    sensor_service(line_settings settings, std::filesystem::path data_file, durability mode)
+        : settings_(settings), data_file_(std::move(data_file)), mode_(mode) {}
+
+    bool start(std::string& error) override {
+        store_ = sensor_store::open(data_file_, mode_, error);
+        return store_ != nullptr;
+    }
+
+    std::string_view overload_reply() const override { return "ERR too many connections\n"; }
+    asio::awaitable<void> serve(session& s) override;
+
+  private:
+    line_settings settings_;
+    std::filesystem::path data_file_;
+    durability mode_;
+    std::shared_ptr<sensor_store> store_;
+};
+
+asio::awaitable<void> sensor_service::serve(session& s) {
+    proto::line_framer framer(settings_.framing, settings_.max_line_bytes);
+    std::string in(std::min(initial_buffer_bytes, framer.buffer_bytes()), '\0');
+    std::size_t have = 0;
+    std::string out, batch;
+    std::vector<reply_item> items;
+    proto::parsed_reading reading;
+    proto::seq_tracker client_seqs;
+    std::uint64_t seq = 0;
+    bool quiet = false, eof = false, skipping = false;
+    std::int64_t received_us = 0;
+    auto& readings = s.counter("readings");
+    auto& acks = s.counter("acks");
+    auto& nacks = s.counter("nacks");
+
+    for (;;) {
+        std::size_t used = 0;
+        // After an over-long line: drop bytes up to its end, then carry on with the next line.
+        if (skipping) {
+            auto nl = std::string_view(in.data(), have).find('\n');
+            used = nl == std::string_view::npos ? have : nl + 1;
+            skipping = nl == std::string_view::npos;
+        }
+        while (!skipping) {
+            std::string_view pending(in.data() + used, have - used);
+            auto step = framer.next(pending, quiet);
+            if (step.what == status::need_more && eof) step = framer.finish(pending);
+            if (step.what == status::need_more) break;
+            ++s.messages;
+            if (step.what == status::too_long) {
+                items.push_back({reply_item::too_long, ++seq});
+                skipping = true;
+                used = have;
+                break;
+            }
+            used += step.consumed;
+            if (proto::trim(step.message) == "ping") {  // the classic client's RTT probe
+                items.push_back({reply_item::pong, 0});
+                continue;
+            }
+            items.push_back({reply_item::reading, ++seq});
+            proto::parse_reading(step.message, reading);
+            proto::append_record(batch, reading, received_us, s.peer, seq);
+            if (reading.client_seq) client_seqs.observe(*reading.client_seq);
+            ++readings;
+        }
+        if (used > 0) {
+            std::memmove(in.data(), in.data() + used, have - used);
+            have -= used;
+        }
+
+        std::string error;
+        if (!batch.empty()) {
+            s.expires_after(std::chrono::hours(24 * 365), "store");  // see store_batch
+            error = co_await store_batch(*store_, std::move(batch));
+            batch.clear();
+        }
+        for (const auto& item : items) {
+            if (item.what == reply_item::pong) {
+                out += "pong\n";
+                continue;
+            }
+            bool ok = item.what == reply_item::reading && error.empty();
+            out += ok ? "ack " : "nack ";
+            append_uint(out, item.seq);
+            if (!ok) {
+                out += ' ';
+                out += item.what == reply_item::too_long ? "line too long" : error;
+            }
+            out += '\n';
+            ++(ok ? acks : nacks);
+        }
+        items.clear();
+        if (client_seqs.any()) {
+            s.counter("gaps") = static_cast<std::int64_t>(client_seqs.gaps());
+            s.counter("duplicates") = static_cast<std::int64_t>(client_seqs.duplicates());
+            s.counter("out_of_order") = static_cast<std::int64_t>(client_seqs.out_of_order());
+        }
+        if (!out.empty()) {
+            s.expires_after(settings_.idle_timeout, "write timeout");
+            auto [ec, n] = co_await asio::async_write(s.socket, asio::buffer(out),
+                                                      as_tuple(asio::use_awaitable));
+            s.bytes_out += n;
+            out.clear();
+            if (ec) {
+                s.set_reason(ec);
+                co_return;
+            }
+        }
+        if (eof) co_return;
+        std::error_code aec;
+        if (s.stopping() && have == 0 && s.socket.available(aec) == 0) {
+            s.set_reason("shutdown");
+            co_return;
+        }
+        if (have == in.size()) in.resize(std::min(in.size() * 2, framer.buffer_bytes()));
+
+        s.expires_after(settings_.idle_timeout, "idle timeout");
+        s.set_idle(have == 0);
+        auto [ec, n] = co_await s.socket.async_read_some(
+            asio::buffer(in.data() + have, in.size() - have), as_tuple(asio::use_awaitable));
+        s.set_idle(false);
+        if (ec == asio::error::eof) {
+            eof = true;
+            continue;
+        }
+        if (ec) {
+            s.set_reason(ec);
+            co_return;
+        }
+        have += n;
+        s.bytes_in += n;
+        received_us = proto::unix_micros_now();
+        if (framer.current() == proto::line_framer::mode::unknown) {
+            std::error_code ec2;
+            quiet = have < in.size() && s.socket.available(ec2) == 0 && !ec2;
+        }
+    }
+}
+
+}  // namespace
+
+std::shared_ptr<service> make_sensor_service(table_reader& table) {
+    auto settings = read_line_settings(table);
+    std::filesystem::path data_file;
+    if (!table.get_path("data_file", data_file) && !table.has("data_file"))
+        table.error("data_file",
+                    "[sensor] needs 'data_file', e.g. data_file = \"var/readings.jsonl\"");
+    std::string mode = "fsync";
+    table.get_one_of("durability", mode, {"fsync", "write"});
+    return std::make_shared<sensor_service>(
+        settings, data_file, mode == "write" ? durability::write : durability::fsync);
+}
+
+}  // namespace netd

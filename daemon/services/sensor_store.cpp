@@ -1,0 +1,223 @@
+#include "sensor_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio/post.hpp>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "log.hpp"
+
+namespace netd {
+namespace {
+
+std::mutex registry_mutex;
+std::map<std::filesystem::path, std::weak_ptr<sensor_store>> registry;
+
+std::string errno_text(const char* what, int err) {
+    if (err == ENOSPC) return "disk full";
+    if (err == EDQUOT) return "disk quota exceeded";
+    if (err == EFBIG) return "file too large";
+    return std::string(what) + ": " + std::strerror(err);
+}
+
+// A crash mid-write can leave a last line without its "\n": cut it so the file is valid JSON
+// lines. Such a line was never acknowledged (acks follow the sync), so nothing acked is lost.
+bool repair_tail(int fd, const std::filesystem::path& path, std::string& error) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        error = "cannot stat '" + path.string() + "': " + std::strerror(errno);
+        return false;
+    }
+    if (st.st_size == 0) return true;
+    char last = 0;
+    if (::pread(fd, &last, 1, st.st_size - 1) != 1) {
+        error = "cannot read '" + path.string() + "': " + std::strerror(errno);
+        return false;
+    }
+    if (last == '\n') return true;
+    // Scan back in blocks for the last newline.
+    std::vector<char> block(65536);
+    off_t end = st.st_size, keep = 0;
+    while (end > 0 && keep == 0) {
+        off_t start = std::max<off_t>(0, end - static_cast<off_t>(block.size()));
+        auto n = ::pread(fd, block.data(), static_cast<std::size_t>(end - start), start);
+        if (n < 0) {
+            error = "cannot read '" + path.string() + "': " + std::strerror(errno);
+            return false;
+        }
+        for (auto i = n; i > 0; --i)
+            if (block[static_cast<std::size_t>(i - 1)] == '\n') {
+                keep = start + i;
+                break;
+            }
+        end = start;
+    }
+    if (::ftruncate(fd, keep) != 0 || ::fsync(fd) != 0) {
+        error = "cannot repair '" + path.string() + "': " + std::strerror(errno);
+        return false;
+    }
+    log::line(log::level::warn, "repair")
+        .str("file", path.string())
+        .num("dropped_bytes", st.st_size - keep)
+        .str("why", "torn last line from an earlier crash");
+    return true;
+}
+
+}  // namespace
+
+std::shared_ptr<sensor_store> sensor_store::open(const std::filesystem::path& path, durability mode,
+                                                 std::string& error) {
+    std::lock_guard lock(registry_mutex);
+    auto canonical = std::filesystem::weakly_canonical(path);
+    if (auto it = registry.find(canonical); it != registry.end())
+        if (auto existing = it->second.lock()) {
+            existing->mode_ = mode;  // a reload may change it; the next batch follows
+            return existing;
+        }
+    std::shared_ptr<sensor_store> store(new sensor_store(canonical, mode));
+    if (!store->open_file(error)) return nullptr;
+    store->thread_ = std::thread([s = store.get()] { s->run(); });
+    registry[canonical] = store;
+    return store;
+}
+
+void sensor_store::reopen_all() {
+    std::lock_guard lock(registry_mutex);
+    for (auto& [path, weak] : registry)
+        if (auto store = weak.lock()) {
+            std::lock_guard store_lock(store->mutex_);
+            store->reopen_ = true;
+            store->wake_.notify_one();
+        }
+}
+
+sensor_store::sensor_store(std::filesystem::path path, durability mode)
+    : path_(std::move(path)), mode_(mode) {}
+
+sensor_store::~sensor_store() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        wake_.notify_one();
+    }
+    if (thread_.joinable()) thread_.join();  // drains the queue first
+    if (fd_ >= 0) ::close(fd_);
+}
+
+bool sensor_store::open_file(std::string& error) {
+    std::error_code ec;
+    std::filesystem::create_directories(path_.parent_path(), ec);
+    bool existed = std::filesystem::exists(path_, ec);
+    int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        error = "cannot open data file '" + path_.string() + "': " + std::strerror(errno);
+        return false;
+    }
+    // O_APPEND does not allow pread; repair through a second, read-write descriptor.
+    int rw = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
+    bool repaired = rw >= 0 && repair_tail(rw, path_, error);
+    if (rw >= 0) ::close(rw);
+    if (!repaired) {
+        if (error.empty())
+            error = "cannot open data file '" + path_.string() + "': " + std::strerror(errno);
+        ::close(fd);
+        return false;
+    }
+    if (!existed) {
+        // A new file's directory entry must be durable too, or a crash could lose the file.
+        int dir = ::open(path_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir >= 0) {
+            ::fsync(dir);
+            ::close(dir);
+        }
+    }
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+    return true;
+}
+
+void sensor_store::submit(std::string lines, asio::any_io_executor executor, completion done) {
+    std::lock_guard lock(mutex_);
+    queue_.push_back({std::move(lines), std::move(executor), std::move(done)});
+    wake_.notify_one();
+}
+
+std::string sensor_store::write_batch(const std::deque<entry>& batch) {
+    struct stat st {};
+    off_t start = ::fstat(fd_, &st) == 0 ? st.st_size : -1;
+    // One write for the whole batch (writev would avoid the copy; batches are small).
+    std::string all;
+    for (const auto& e : batch)
+        all += e.lines;
+    std::string error;
+    std::size_t done = 0;
+    while (done < all.size()) {
+        auto n = ::write(fd_, all.data() + done, all.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            error = errno_text("write", errno);
+            break;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    const bool sync = mode_ == durability::fsync;
+    if (error.empty() && sync && ::fdatasync(fd_) != 0) error = errno_text("fdatasync", errno);
+    // Never keep what we are about to nack: a later successful sync must not make a torn or
+    // unacknowledged batch durable behind the client's back.
+    if (!error.empty() && start >= 0 && ::ftruncate(fd_, start) == 0 && sync) ::fdatasync(fd_);
+    return error;
+}
+
+void sensor_store::run() {
+    std::deque<entry> batch;
+    for (;;) {
+        bool reopen = false;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [&] { return stopping_ || reopen_ || !queue_.empty(); });
+            if (queue_.empty() && stopping_) return;
+            batch.swap(queue_);
+            reopen = std::exchange(reopen_, false);
+        }
+        if (reopen) {
+            std::string error;
+            if (open_file(error))
+                log::line(log::level::info, "reopen")
+                    .str("what", "data file")
+                    .str("file", path_.string());
+            else
+                log::line(log::level::error, "error")
+                    .str("what", "reopen data file")
+                    .str("why", error);
+        }
+        if (batch.empty()) continue;
+        auto error = write_batch(batch);
+        // A full disk fails every batch: log when the state changes, not once per batch.
+        if (error != last_error_) {
+            if (!error.empty())
+                log::line(log::level::error, "error")
+                    .str("what", "store")
+                    .str("file", path_.string())
+                    .str("why", error)
+                    .str("action", "nacking readings until it clears");
+            else
+                log::line(log::level::info, "store_ok")
+                    .str("file", path_.string())
+                    .unum("failed_batches", failed_batches_);
+            last_error_ = error;
+            failed_batches_ = 0;
+        }
+        if (!error.empty()) ++failed_batches_;
+        for (auto& e : batch)
+            asio::post(e.executor, [done = std::move(e.done), error] { done(error); });
+        batch.clear();
+    }
+}
+
+}  // namespace netd

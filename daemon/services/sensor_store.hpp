@@ -1,0 +1,72 @@
+#pragma once
+// The sensor data file's single writer, shared by every worker thread: group commit.
+//
+// Sessions hand over a batch of ready-made JSON lines; the writer thread takes everything queued
+// while the previous write+fdatasync was in flight, writes it with one write(2), makes it durable
+// with one fdatasync(2), and only then reports success to each submitter on its own executor.
+// A failed write or sync reports failure for the whole batch and truncates the file back to
+// where the batch began, so the file never holds a line that was not acknowledged as stored
+// (it may hold lines that were nacked if the truncate fails; those are duplicates, not losses).
+#include <asio/any_io_executor.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace netd {
+
+enum class durability { fsync, write };
+
+class sensor_store {
+  public:
+    /// The outcome of one submission: empty error = stored as `durability` says.
+    using completion = std::function<void(const std::string& error)>;
+
+    /// The store for `path`, shared with every other service instance using the same file
+    /// (a reload keeps it). Opening repairs a torn last line. On failure returns nullptr.
+    static std::shared_ptr<sensor_store> open(const std::filesystem::path& path, durability mode,
+                                              std::string& error);
+    /// Reopens every store's file (SIGUSR1, after logrotate moved it).
+    static void reopen_all();
+
+    ~sensor_store();
+    sensor_store(const sensor_store&) = delete;
+    sensor_store& operator=(const sensor_store&) = delete;
+
+    /// Queues `lines` (whole JSON lines). `done` runs on `executor` once they are stored or
+    /// have failed. Submissions complete in order.
+    void submit(std::string lines, asio::any_io_executor executor, completion done);
+
+    const std::filesystem::path& path() const { return path_; }
+
+  private:
+    struct entry {
+        std::string lines;
+        asio::any_io_executor executor;
+        completion done;
+    };
+
+    sensor_store(std::filesystem::path path, durability mode);
+    bool open_file(std::string& error);
+    void run();
+    std::string write_batch(const std::deque<entry>& batch);
+
+    const std::filesystem::path path_;
+    std::atomic<durability> mode_;
+    int fd_ = -1;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<entry> queue_;
+    bool stopping_ = false, reopen_ = false;
+    std::string last_error_;            ///< writer thread only
+    std::uint64_t failed_batches_ = 0;  ///< writer thread only
+    std::thread thread_;
+};
+
+}  // namespace netd

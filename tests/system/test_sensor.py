@@ -1,0 +1,216 @@
+"""The sensor service: formats stored as JSON lines, durable acks, crashes, a full disk."""
+
+import json
+import os
+import signal
+import tempfile
+import threading
+import unittest
+
+from netd_harness import SCALE, LineReader, Netd, NetdTestCase, connect, poll_until, split_addr
+
+
+def sensor_config(data_file, **sensor):
+    tables = {"daemon": {"threads": 2, "shutdown_grace": "10s"},
+              "sensor": {"listen": ["127.0.0.1:0"], "data_file": data_file}}
+    tables["sensor"].update(sensor)
+    return tables
+
+
+def records(path):
+    """Every line of the data file, parsed; fails the test on a line that is not JSON."""
+    out = []
+    with open(path, "rb") as f:
+        data = f.read()
+    if data and not data.endswith(b"\n"):
+        raise AssertionError(f"data file ends in a torn line: {data[-80:]!r}")
+    for raw in data.splitlines():
+        out.append(json.loads(raw))
+    return out
+
+
+class SensorTestCase(NetdTestCase):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="netd-sensor-")
+        self.data = os.path.join(self.dir, "readings.jsonl")
+
+    def start_sensor(self, **kw):
+        start = {k: kw.pop(k) for k in ("max_file_bytes",) if k in kw}
+        netd = Netd(self, sensor_config(self.data, **kw)).start(**start)
+        netd.sensor_port = split_addr(netd.addrs["sensor"][0])[1]
+        return netd
+
+
+class SensorFormatsTest(SensorTestCase):
+    def test_each_format_is_acked_and_stored_as_one_json_line(self):
+        netd = self.start_sensor()
+        with connect(netd.sensor_port) as s:
+            s.sendall(b'weather,room=lab temp=21.5,hum=40i 1700000000000000000\n'
+                      b'temp=21.5 hum=40\n{"seq": 7, "v": 1.5}\nhello \xff world\n')
+            replies = LineReader(s).lines(4)
+        self.assertEqual(replies, [b"ack 1", b"ack 2", b"ack 3", b"ack 4"])
+        recs = records(self.data)
+        self.assertEqual([r["format"] for r in recs], ["influx", "kv", "json", "raw"])
+        self.assertEqual([r["seq"] for r in recs], [1, 2, 3, 4])
+        self.assertEqual(recs[0]["data"], {"measurement": "weather", "tags": {"room": "lab"},
+                                           "fields": {"temp": 21.5, "hum": 40},
+                                           "timestamp": 1700000000000000000})
+        self.assertEqual(recs[1]["data"], {"temp": 21.5, "hum": 40})
+        self.assertEqual(recs[2]["data"], {"seq": 7, "v": 1.5})
+        self.assertEqual(recs[3]["raw"], "hello \u00ff world")
+        self.assertEqual(recs[0]["peer"], s.peer)
+        for r in recs:
+            self.assertRegex(r["ts"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+    def test_bare_ping_is_answered_pong_and_not_stored(self):
+        netd = self.start_sensor()
+        with connect(netd.sensor_port) as s:
+            s.sendall(b"ping")  # the classic sensor client's first RTT probe: no newline
+            self.assertEqual(s.recv(100), b"pong\n")
+            s.sendall(b"temp=1")
+            self.assertEqual(s.recv(100), b"ack 1\n")
+        self.assertEqual(len(records(self.data)), 1)
+
+    def test_over_long_reading_is_nacked_and_the_stream_goes_on(self):
+        netd = self.start_sensor(max_line=64)
+        with connect(netd.sensor_port) as s:
+            s.sendall(b"a=1\n" + b"x" * 500 + b"\nb=2\n")
+            replies = LineReader(s).lines(3)
+        self.assertEqual(replies, [b"ack 1", b"nack 2 line too long", b"ack 3"])
+        self.assertEqual([r["data"] for r in records(self.data)], [{"a": 1}, {"b": 2}])
+
+    def test_conn_close_counts_readings_acks_gaps_duplicates_out_of_order(self):
+        netd = self.start_sensor()
+        with connect(netd.sensor_port) as s:
+            lines = [f'{{"seq":{n}}}\n'.encode() for n in (1, 2, 4, 4, 3, 6)]
+            s.sendall(b"".join(lines))
+            LineReader(s).lines(6)
+        close = netd.wait_event("conn_close", service="sensor")[0]
+        self.assertEqual((close["readings"], close["acks"], close["nacks"]), (6, 6, 0))
+        # 5 never came: one gap; 4 twice: one duplicate; 3 after 4: out of order.
+        self.assertEqual((close["gaps"], close["duplicates"], close["out_of_order"]), (1, 1, 1))
+
+    def test_durability_write_acks_too(self):
+        netd = self.start_sensor(durability="write")
+        with connect(netd.sensor_port) as s:
+            s.sendall(b"a=1\n")
+            self.assertEqual(LineReader(s).lines(1), [b"ack 1"])
+        self.assertEqual(len(records(self.data)), 1)
+
+
+class SensorDurabilityTest(SensorTestCase):
+    def stream(self, port, client_id, acked, stop):
+        """Sends readings {"id": "<client>-<n>"} back to back, 32 in flight, and records
+        every id that got its ack, until stop is set or the connection dies."""
+        try:
+            s = connect(port)
+        except OSError:
+            return
+        reader = LineReader(s)
+        sent, n = [], 0
+        try:
+            while not stop.is_set():
+                batch = []
+                for _ in range(32):
+                    n += 1
+                    batch.append(f"{client_id}-{n}")
+                s.sendall(b"".join(f'{{"id":"{i}"}}\n'.encode() for i in batch))
+                sent.extend(batch)
+                for reply in reader.lines(len(batch), timeout=10):
+                    parts = reply.split()
+                    if parts[0] == b"ack":
+                        acked.add(sent[int(parts[1]) - 1])
+        except (OSError, AssertionError, IndexError):
+            pass  # killed mid-stream: what was acked so far is what counts
+        finally:
+            s.close()
+
+    def test_every_acked_reading_survives_sigkill(self):
+        for attempt in range(3):
+            with self.subTest(attempt=attempt):
+                netd = self.start_sensor()
+                acked, stop = set(), threading.Event()
+                threads = [threading.Thread(target=self.stream,
+                                            args=(netd.sensor_port, f"c{attempt}{i}", acked, stop))
+                           for i in range(8)]
+                for t in threads:
+                    t.start()
+                poll_until(lambda: len(acked) >= 2000, 20, "2000 acked readings")
+                netd.proc.send_signal(signal.SIGKILL)  # mid-stream, no chance to clean up
+                netd.proc.wait()
+                stop.set()
+                for t in threads:
+                    t.join(10 * SCALE)
+                # A restart repairs a torn last line, if the kill left one.
+                again = self.start_sensor()
+                stored = {r["data"]["id"] for r in records(self.data)}
+                missing = acked - stored
+                self.assertEqual(missing, set(), f"{len(missing)} acked readings lost")
+                again.stop()
+
+    def test_sigterm_acks_what_is_in_flight_and_loses_nothing(self):
+        netd = self.start_sensor()
+        acked, stop = set(), threading.Event()
+        threads = [threading.Thread(target=self.stream,
+                                    args=(netd.sensor_port, f"t{i}", acked, stop))
+                   for i in range(4)]
+        for t in threads:
+            t.start()
+        poll_until(lambda: len(acked) >= 500, 20, "500 acked readings")
+        self.assertEqual(netd.stop(), 0)
+        stop.set()
+        for t in threads:
+            t.join(10 * SCALE)
+        stored = {r["data"]["id"] for r in records(self.data)}
+        self.assertEqual(acked - stored, set())
+
+    def test_torn_last_line_is_repaired_at_start(self):
+        with open(self.data, "wb") as f:
+            f.write(b'{"seq":1,"data":{"a":1}}\n{"seq":2,"da')
+        netd = self.start_sensor()
+        self.assertEqual(records(self.data), [{"seq": 1, "data": {"a": 1}}])
+        repair = netd.wait_event("repair")[0]
+        self.assertEqual(repair["dropped_bytes"], len(b'{"seq":2,"da'))
+        with connect(netd.sensor_port) as s:
+            s.sendall(b"b=2\n")
+            self.assertEqual(LineReader(s).lines(1), [b"ack 1"])
+        self.assertEqual(len(records(self.data)), 2)
+
+    def test_full_disk_nacks_and_never_acks_what_is_not_stored(self):
+        netd = self.start_sensor(max_file_bytes=8192)
+        acks, nacks = 0, 0
+        with connect(netd.sensor_port) as s:
+            reader = LineReader(s)
+            for n in range(200):  # ~100 bytes a record: the limit is hit well before the end
+                s.sendall(f'{{"n":{n}}}\n'.encode())
+                reply = reader.lines(1)[0]
+                if reply.startswith(b"ack "):
+                    self.assertEqual(nacks, 0, "an ack after a nack: the disk got space back?")
+                    acks += 1
+                else:
+                    self.assertEqual(reply, f"nack {n + 1} file too large".encode())
+                    nacks += 1
+        self.assertGreater(acks, 0)
+        self.assertGreater(nacks, 0)
+        recs = records(self.data)  # no torn line either
+        self.assertEqual([r["data"]["n"] for r in recs], list(range(acks)))
+        netd.wait_event("error", what="store")
+
+    def test_sigusr1_reopens_the_data_file(self):
+        netd = self.start_sensor()
+        with connect(netd.sensor_port) as s:
+            reader = LineReader(s)
+            s.sendall(b"a=1\n")
+            reader.lines(1)
+            os.rename(self.data, self.data + ".1")
+            netd.send_signal(signal.SIGUSR1)
+            netd.wait_event("reopen", what="data file")
+            s.sendall(b"a=2\n")
+            reader.lines(1)
+        self.assertEqual([r["data"]["a"] for r in records(self.data + ".1")], [1])
+        self.assertEqual([r["data"]["a"] for r in records(self.data)], [2])
+
+
+if __name__ == "__main__":
+    unittest.main()
