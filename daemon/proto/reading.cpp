@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <limits>
 #include <system_error>
 
@@ -409,9 +410,18 @@ bool append_field_value(std::string_view s, std::size_t& i, std::string& out,
     } else {
         double d;
         if (!is_influx_float(v) || !read_double(v, d)) return false;
-        append_number(out, d);
-        // A float field is a seq when written as a plain integer (`seq=7`): clients rarely add i.
-        if (seq) *seq = whole_integer<std::int64_t>(v);
+        // An integral value below 2^53 is stored as an integer ("100000", not the shorter
+        // "1e+05" that readers take for a float). Stored as an integer, it is a seq (`seq=7`:
+        // clients forget the i suffix): client_seq is always what the data shows.
+        auto at = out.size();
+        if (d == std::trunc(d) && std::fabs(d) < 9007199254740992.0) {
+            char buf[32];
+            auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed);
+            out.append(buf, end);
+        } else {
+            append_number(out, d);
+        }
+        if (seq) *seq = whole_integer<std::int64_t>(std::string_view(out).substr(at));
     }
     return true;
 }

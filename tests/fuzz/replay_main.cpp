@@ -26,17 +26,20 @@ int main() {
         "get_time",
         std::string("\xff\xfe\x00\"\\", 5),
         "\xc3\xa9\xe2\x82\xac",
+        "weather,room=lab temp=21.5,hum=40i 1",
+        "{\"seq\":1,\"a\":[1,{}]}",
+        "a=1 b=\"x y\"",
     };
     for (const auto& s : seeds)
         LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
     std::mt19937 rng(12345);
-    const std::string alphabet = "ping\r\n:[]./0123456789abcdefms \"\\\xff\xc3";
+    const std::string alphabet = "ping\r\n:[]{}=,./0123456789abcdefmsi \"\\\xff\xc3";
     for (int i = 0; i < 20000; ++i) {
         std::string s(rng() % 200, '\0');
         for (auto& c : s)
             c = rng() % 4 ? alphabet[rng() % alphabet.size()] : static_cast<char>(rng());
         LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
     }
-    std::puts("replay: 20016 inputs, no invariant broken");
+    std::printf("replay: %zu inputs, no invariant broken\n", seeds.size() + 20000);
     return 0;
 }
