@@ -1,10 +1,7 @@
 #include "json_escape.hpp"
 
 namespace netd::proto {
-namespace {
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not one.
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
     auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
     auto cont = [&](std::size_t k) { return i + k < s.size() && (b(k) & 0xC0) == 0x80; };
     unsigned char c = b(0);
@@ -24,6 +21,8 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
     return 0;
 }
 
+namespace {
+
 void append_hex_escape(std::string& out, unsigned char c) {
     static constexpr char hex[] = "0123456789abcdef";
     out += "\\u00";
@@ -40,7 +39,7 @@ void append_json_string(std::string& out, std::string_view text, std::size_t max
     for (std::size_t i = 0; i < text.size();) {
         auto c = static_cast<unsigned char>(text[i]);
         if (c >= 0x80) {
-            if (auto n = utf8_sequence(text, i)) {
+            if (auto n = utf8_sequence_length(text, i)) {
                 out.append(text.substr(i, n));
                 i += n;
             } else {

@@ -140,27 +140,6 @@ bool read_double(std::string_view text, double& value) {
 
 // ---- JSON text
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 (as in json_escape.cpp).
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-    auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-    auto cont = [&](std::size_t k) { return i + k < s.size() && (b(k) & 0xC0) == 0x80; };
-    unsigned char c = b(0);
-    if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (!cont(1) || !cont(2)) return 0;
-        if (c == 0xE0 && b(1) < 0xA0) return 0;  // overlong
-        if (c == 0xED && b(1) > 0x9F) return 0;  // surrogate
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (!cont(1) || !cont(2) || !cont(3)) return 0;
-        if (c == 0xF0 && b(1) < 0x90) return 0;  // overlong
-        if (c == 0xF4 && b(1) > 0x8F) return 0;  // past U+10FFFF
-        return 4;
-    }
-    return 0;
-}
-
 int hex_digit(char c) {
     if (is_digit(c)) return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -188,7 +167,7 @@ std::size_t json_string_end(std::string_view s, std::size_t i) {
         if (c == '"') return i + 1;
         if (c < 0x20) return npos;
         if (c >= 0x80) {
-            auto n = utf8_sequence(s, i);
+            auto n = utf8_sequence_length(s, i);
             if (n == 0) return npos;
             i += n;
         } else if (c != '\\') {
