@@ -11,6 +11,17 @@
 #include "notify.hpp"
 
 namespace netd {
+namespace {
+
+// Which listener a configured address is, across reloads: the address itself, so a fixed
+// address keeps its socket even if it moves to another service; but every "port 0" is a
+// listener of its own, one per service.
+std::string listener_key(std::string_view service, const proto::listen_address& addr) {
+    if (addr.port == 0) return std::string(service) + " " + addr.text();
+    return addr.text();
+}
+
+}  // namespace
 
 void set_control_signals_blocked(bool blocked) {
     sigset_t set;
@@ -53,7 +64,7 @@ bool app::bind_new(const config& cfg, std::map<std::string, listen_group>& fresh
                    std::string& error) {
     for (const auto& sc : cfg.services) {
         for (const auto& addr : sc.listen) {
-            auto key = addr.text();
+            auto key = listener_key(sc.name, addr);
             if (bound_.count(key)) continue;
             listen_group group;
             std::string why;
@@ -73,7 +84,7 @@ void app::hand_out(const config& cfg, std::map<std::string, listen_group>& fresh
         std::vector<listener_spec> specs;
         for (const auto& sc : cfg.services) {
             for (const auto& addr : sc.listen) {
-                listener_spec spec{addr.text(), sc.name, sc.impl, sc.allow, -1, false};
+                listener_spec spec{listener_key(sc.name, addr), sc.name, sc.impl, sc.allow, -1, false};
                 if (auto it = fresh.find(spec.key); it != fresh.end()) {
                     spec.fd = std::exchange(it->second.fds[w], -1);
                     spec.v6 = it->second.v6;
@@ -88,10 +99,10 @@ void app::hand_out(const config& cfg, std::map<std::string, listen_group>& fresh
     }
     for (const auto& sc : cfg.services)
         for (const auto& addr : sc.listen)
-            if (fresh.count(addr.text()))
+            if (fresh.count(listener_key(sc.name, addr)))
                 log::line(log::level::info, "listening")
                     .str("service", sc.name)
-                    .str("addr", bound[addr.text()]);
+                    .str("addr", bound[listener_key(sc.name, addr)]);
     bound_ = std::move(bound);
 }
 

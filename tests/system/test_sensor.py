@@ -212,5 +212,21 @@ class SensorDurabilityTest(SensorTestCase):
         self.assertEqual([r["data"]["a"] for r in records(self.data)], [2])
 
 
+
+class AllServicesTest(SensorTestCase):
+    def test_three_services_on_port_0_each_get_their_own_port_and_answer(self):
+        tables = sensor_config(self.data)
+        tables["ping"] = {"listen": ["127.0.0.1:0"]}
+        tables["ack"] = {"listen": ["127.0.0.1:0"]}
+        netd = Netd(self, tables).start()
+        ports = {name: split_addr(addrs[0])[1] for name, addrs in netd.addrs.items()}
+        self.assertEqual(len(set(ports.values())), 3, ports)
+        for name, request, reply in (("ping", b"ping\n", b"pong"), ("ack", b"hi\n", b"ACK 1 2"),
+                                     ("sensor", b"a=1\n", b"ack 1")):
+            with connect(ports[name]) as s:
+                s.sendall(request)
+                self.assertEqual(LineReader(s).lines(1), [reply], name)
+
+
 if __name__ == "__main__":
     unittest.main()
