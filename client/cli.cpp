@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 namespace netd::netctl {
 namespace {
@@ -81,18 +82,43 @@ int usage_error(std::string_view command, std::string_view what) {
     return exit_usage;
 }
 
-std::string quoted_peer_text(std::string_view text) {
-    constexpr std::size_t max_bytes = 80;
-    std::string out = "'";
-    for (std::size_t i = 0; i < text.size() && i < max_bytes; ++i) {
-        auto c = static_cast<unsigned char>(text[i]);
+namespace {
+
+void append_escaped(std::string& out, std::string_view text) {
+    for (char ch : text) {
+        auto c = static_cast<unsigned char>(ch);
         if (c < 0x20 || c == 0x7f || c == '\\')
             out += fmt::format("\\x{:02x}", c);
         else
-            out += static_cast<char>(c);
+            out += ch;
     }
+}
+
+}  // namespace
+
+std::string quoted_peer_text(std::string_view text) {
+    constexpr std::size_t max_bytes = 80;
+    std::string out = "'";
+    append_escaped(out, text.substr(0, max_bytes));
     if (text.size() > max_bytes) out += "...";
     return out + "'";
+}
+
+std::string printable_text(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    append_escaped(out, text);
+    return out;
+}
+
+void print_line(std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+}
+
+std::string json_text(const nlohmann::ordered_json& object) {
+    return object.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 proto::result<std::uint64_t> parse_count(std::string_view text) {

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "result.hpp"
 
 namespace netd::netctl {
@@ -44,6 +46,16 @@ void print_error(std::string_view what);
 
 /// Peer text fit for an error line: quoted, control bytes as \xNN, cut after 80 bytes.
 std::string quoted_peer_text(std::string_view text);
+
+/// Peer or user text fit for a stdout line: control bytes and '\\' as \xNN, nothing cut.
+std::string printable_text(std::string_view text);
+
+/// Writes one line to stdout and flushes it, so a line per event shows as it happens, also
+/// into a pipe.
+void print_line(std::string_view text);
+
+/// One JSON object as a line of text; invalid UTF-8 from a peer becomes U+FFFD, not an error.
+std::string json_text(const nlohmann::ordered_json& object);
 
 /// Parses a positive count ("-c 5").
 proto::result<std::uint64_t> parse_count(std::string_view text);

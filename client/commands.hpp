@@ -10,4 +10,10 @@ int ping_command(std::span<char* const> args);
 /// `netctl time [HOST[:PORT]] [--json]`
 int time_command(std::span<char* const> args);
 
+/// `netctl send [HOST[:PORT]] MESSAGE... [-W TIMEOUT] [--json]`
+int send_command(std::span<char* const> args);
+
+/// `netctl sensor [HOST[:PORT]] [-c COUNT] [-i INTERVAL] [-W TIMEOUT] [--from FILE|-] [--json]`
+int sensor_command(std::span<char* const> args);
+
 }  // namespace netd::netctl

@@ -22,8 +22,9 @@ The command-line client for netd.
 
   ping   [HOST[:PORT]] [-c COUNT] [-i INTERVAL] [-W TIMEOUT] [--json]   RTT, like ping(8)
   time   [HOST[:PORT]] [--json]              server time, RTT, estimated clock offset
-  send   [HOST[:PORT]] MESSAGE... [--json]   to the ack service (not implemented yet)
-  sensor [HOST[:PORT]] [-c COUNT] [-i INTERVAL] [--from FILE|-] [--json]  (not implemented yet)
+  send   [HOST[:PORT]] MESSAGE... [-W TIMEOUT] [--json]   to the ack service, RTT per reply
+  sensor [HOST[:PORT]] [-c COUNT] [-i INTERVAL] [-W TIMEOUT] [--from FILE|-] [--json]
+                                            stream readings, each ack's RTT, resend on reconnect
   get    URL | HOST PORT PATH  [-o FILE] [-c] [--json]                    (not implemented yet)
   selftest [-c FILE]                        probe every enabled service (not implemented yet)
 
@@ -40,8 +41,8 @@ struct command {
 };
 
 constexpr command commands[] = {
-    {"ping", ping_command}, {"time", time_command}, {"send", nullptr},
-    {"sensor", nullptr},    {"get", nullptr},       {"selftest", nullptr},
+    {"ping", ping_command},     {"time", time_command}, {"send", send_command},
+    {"sensor", sensor_command}, {"get", nullptr},       {"selftest", nullptr},
 };
 
 }  // namespace
