@@ -84,7 +84,8 @@ void app::hand_out(const config& cfg, std::map<std::string, listen_group>& fresh
         std::vector<listener_spec> specs;
         for (const auto& sc : cfg.services) {
             for (const auto& addr : sc.listen) {
-                listener_spec spec{listener_key(sc.name, addr), sc.name, sc.impl, sc.allow, -1, false};
+                listener_spec spec{
+                    listener_key(sc.name, addr), sc.name, sc.impl, sc.allow, -1, false};
                 if (auto it = fresh.find(spec.key); it != fresh.end()) {
                     spec.fd = std::exchange(it->second.fds[w], -1);
                     spec.v6 = it->second.v6;
