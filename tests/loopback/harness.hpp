@@ -35,6 +35,10 @@ class test_daemon {
         auto loaded = load_config((dir_ / "netd.toml").string());
         REQUIRE_MESSAGE(loaded.cfg, (loaded.errors.empty() ? "" : loaded.errors.front()));
         cfg_ = loaded.cfg;
+        for (const auto& sc : cfg_->services) {
+            std::string error;
+            REQUIRE_MESSAGE(sc.impl->start(error), error);
+        }
         shared_.max_connections = cfg_->daemon.max_connections;
         for (unsigned i = 0; i < threads; ++i)
             workers_.push_back(std::make_unique<worker>(shared_, [this] { ++done_; }));
@@ -86,6 +90,7 @@ class test_daemon {
     }
 
     std::uint16_t port() const { return port_; }
+    const std::filesystem::path& dir() const { return dir_; }
     std::size_t open_connections() const { return shared_.open_connections.load(); }
 
   private:

@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# Durable acknowledgements per second, netd vs redis, from one command:
+#
+#   tests/bench/run_durable.sh [--seconds 10] [--connections 64] [--client-threads 2]
+#                              [--relaxed] [--keep]
+#
+# What it does (about 50 s; about 95 s with --relaxed; each repeated run adds 11 s):
+#   1. installs what is missing with apt-get (as root on Debian 12; `apt-get update` first only
+#      if something is missing): redis-server, the compiler and netd's build dependencies;
+#   2. builds netd (ninja target daemon/netd in $NETD_BUILD_DIR, default build/, set up with
+#      meson if needed; or takes $NETD_BIN, to compare another build) and the load generator
+#      tests/bench/durable_load.cpp (g++, into the build dir; or takes $LOAD_BIN);
+#   3. makes one temporary directory (under $BENCH_TMPDIR, default the build dir: a real disk,
+#      not /tmp, which may be tmpfs where fsync costs nothing) and puts BOTH servers' data in
+#      it, so both fsync on the same filesystem; prints `df -T` of it;
+#   4. starts redis-server on 127.0.0.1 on a free port with `appendonly yes`, `appendfsync
+#      always`, `save ""` (and no AOF rewrite, which would fork and compact in the middle of a
+#      run; netd does not compact either), and netd with durability = "fsync", threads = 0;
+#   5. runs the same load generator (64 connections, closed loop, 1 s warm-up then 10 s) against
+#      each in the order redis, netd, netd, redis (ABBA): each server gets one early and one
+#      late slot, so a drift over the run (file growth, page cache, writeback) cancels out
+#      instead of favouring whoever goes second; `sync` before each run so one server's dirty
+#      pages are not flushed on the other's time. The client spreads its connections over 2
+#      epoll threads: on a small machine 64 client threads would compete with the servers for
+#      the CPUs, and real sensors are not on the server's machine;
+#   6. measures the CPU each side used; a run during which other processes took more than
+#      $NOISE_CPUS CPUs (a build in another shell) is marked noisy and done again (at most 4
+#      repeats in all), and the ratio leaves noisy runs out where a clean one exists;
+#   7. checks that each server stored what it acknowledged: the growth of LLEN readings and of
+#      netd's line count must equal the acks (plus at most one in-flight request per failed
+#      connection), and at the end the RPUSH commands in redis's AOF and the lines in netd's
+#      file on disk must cover every ack;
+#   8. with --relaxed, also netd durability = "write" vs redis `appendfsync everysec` (ABBA);
+#   9. prints a table, the ratio netd/redis and the machine; stops both servers (trap).
+#
+# Exit status: 0 measured and every ack was stored; 1 a run had errors or lost acks; 2 usage
+# or setup error. Below-target ratios are reported, not failed: this is a measurement.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SECONDS_PER_RUN=10
+CONNECTIONS=64
+CLIENT_THREADS=2
+NOISE_CPUS=0.3  # CPUs used by other processes during a run that make it worth repeating
+WARMUP=1
+RELAXED=0
+KEEP=0
+TARGET=1.5
+
+die() {
+    echo "run_durable.sh: $*" >&2
+    exit 2
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --seconds) SECONDS_PER_RUN=${2:?}; shift 2 ;;
+    --connections) CONNECTIONS=${2:?}; shift 2 ;;
+    --client-threads) CLIENT_THREADS=${2:?}; shift 2 ;;
+    --relaxed) RELAXED=1; shift ;;
+    --keep) KEEP=1; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+    esac
+done
+
+# --- 1. what is missing -------------------------------------------------------------------
+PACKAGES=(redis-server redis-tools g++ meson ninja-build pkg-config python3 libasio-dev
+    libtomlplusplus-dev libspdlog-dev nlohmann-json3-dev doctest-dev)
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+        missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" -eq 0 ] || die "missing packages (run as root, or install them): ${missing[*]}"
+    echo "== installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    # With systemd the package starts its own redis on :6379; ours is separate (own port, own
+    # dir). `systemctl disable --now redis-server` if you do not want that one.
+fi
+
+# --- 2. build ---------------------------------------------------------------------------------
+BUILD=${NETD_BUILD_DIR:-$REPO/build}
+if [ ! -f "$BUILD/build.ninja" ]; then
+    echo "== meson setup $BUILD"
+    meson setup "$BUILD" "$REPO" -Dtests=false >/dev/null
+fi
+if [ -n "${NETD_BIN:-}" ]; then
+    NETD=$(realpath "$NETD_BIN")  # another build, e.g. to compare a change against main
+    [ -x "$NETD" ] || die "NETD_BIN '$NETD_BIN' is not an executable"
+else
+    echo "== building netd in $BUILD"
+    # Only the daemon target, so half-edited code elsewhere does not stop the benchmark.
+    ninja -C "$BUILD" daemon/netd >/dev/null ||
+        die "netd did not build; try NETD_BUILD_DIR=/tmp/bench-build (its own meson setup)"
+    NETD=$BUILD/daemon/netd
+fi
+if [ -n "${LOAD_BIN:-}" ]; then
+    LOAD=$(realpath "$LOAD_BIN")  # meson's benchmark() passes the one it built
+else
+    # Straight from g++, so it builds with -Dtests=false too (then nothing else writes here).
+    LOAD=$BUILD/tests/bench/durable_load
+    mkdir -p "$(dirname "$LOAD")"
+    if [ ! -x "$LOAD" ] || [ "$REPO/tests/bench/durable_load.cpp" -nt "$LOAD" ]; then
+        echo "== building $LOAD"
+        g++ -std=c++20 -O2 -Wall -Wextra -Wpedantic -Werror -pthread \
+            "$REPO/tests/bench/durable_load.cpp" -o "$LOAD"
+    fi
+fi
+[ -x "$LOAD" ] || die "no load generator at '$LOAD'"
+
+# --- 3. one directory for both servers' data --------------------------------------------------
+BASE=${BENCH_TMPDIR:-$BUILD}
+mkdir -p "$BASE"
+WORK=$(mktemp -d "$BASE/bench-durable.XXXXXX")
+mkdir -p "$WORK/redis" "$WORK/netd"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    PIDS=()
+    if [ "$KEEP" -eq 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+FSTYPE=$(df --output=fstype "$WORK" | tail -1)
+echo "== data of both servers in $WORK (one filesystem: $FSTYPE)"
+df -T "$WORK"
+# Each server writes about 15 MB per second of run (more with --relaxed).
+AVAIL_MB=$(($(df --output=avail -k "$WORK" | tail -1) / 1024))
+[ "$AVAIL_MB" -ge 3000 ] || die "only $AVAIL_MB MB free in $WORK; the runs need about 3 GB"
+case "$FSTYPE" in
+tmpfs | ramfs) echo "WARNING: $FSTYPE ignores fsync; set BENCH_TMPDIR to a directory on disk" >&2 ;;
+esac
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_port() {  # until 127.0.0.1:$1 accepts, or 10 s
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# --- 4. the servers ---------------------------------------------------------------------------
+REDIS_PORT=$(free_port)
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes --daemonize no \
+    --dir "$WORK/redis" --logfile "$WORK/redis.log" \
+    --appendonly yes --appendfsync always --save "" --auto-aof-rewrite-percentage 0 &
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+for _ in $(seq 100); do [ "$(rcli ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+[ "$(rcli ping 2>/dev/null)" = PONG ] || die "redis did not start: $(tail -3 "$WORK/redis.log")"
+rcli del readings >/dev/null
+
+NETD_PID=
+start_netd() {  # $1: durability
+    NETD_PORT=$(free_port)
+    cat >"$WORK/netd.toml" <<EOF
+[daemon]
+threads = 0
+[log]
+level = "info"  # start, listening, conn_open/close, stop: a few lines per run
+[sensor]
+listen = ["127.0.0.1:$NETD_PORT"]
+data_file = "$WORK/netd/readings.jsonl"
+durability = "$1"
+EOF
+    "$NETD" -c "$WORK/netd.toml" >>"$WORK/netd.log" 2>&1 &
+    NETD_PID=$!
+    PIDS+=("$NETD_PID")
+    wait_port "$NETD_PORT" || die "netd did not start: $(tail -3 "$WORK/netd.log")"
+}
+stop_netd() {
+    kill -TERM "$NETD_PID" 2>/dev/null || true
+    wait "$NETD_PID" || die "netd exited with status $? on SIGTERM: $(tail -3 "$WORK/netd.log")"
+    local keep=() pid
+    for pid in "${PIDS[@]}"; do [ "$pid" = "$NETD_PID" ] || keep+=("$pid"); done
+    PIDS=("${keep[@]}")
+}
+start_netd fsync
+
+# --- 5, 6, 7. the runs -----------------------------------------------------------------------------
+RESULTS=$WORK/results.jsonl  # the runs in the table
+ALL_RUNS=$WORK/all_runs.jsonl  # and those repeated because of other load
+: >"$RESULTS"
+: >"$ALL_RUNS"
+FAILED=0
+stored() {  # what the server holds now
+    if [ "$1" = redis ]; then rcli llen readings; else wc -l <"$WORK/netd/readings.jsonl"; fi
+}
+# CPU ticks: "<all CPUs busy (user+nice+system)> <kernel threads> <the server process>". Busy
+# time that is neither the server's, the client's nor the kernel threads' (jbd2, kworkers: the
+# servers' own I/O work) is other load on the machine, which makes a run worth repeating.
+cpu_snap() {
+    python3 -c '
+import os, sys
+with open("/proc/stat") as f:
+    v = f.readline().split()
+kernel = server = 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        continue
+    fields = s[s.rindex(")") + 2:].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if pid == "2" or fields[1] == "2":
+        kernel += ticks
+    elif pid == sys.argv[1]:
+        server = ticks
+print(int(v[1]) + int(v[2]) + int(v[3]), kernel, server)
+' "$1"
+}
+CLK_TCK=$(getconf CLK_TCK)
+run_once() {  # $1: server, $2: row label, $3: round; prints the result as a JSON line
+    local port=$NETD_PORT pid=$NETD_PID before after json b0 b1 k0 k1 c0 c1 t0 t1
+    if [ "$1" = redis ]; then port=$REDIS_PORT; pid=$REDIS_PID; fi
+    before=$(stored "$1")
+    sync
+    read -r b0 k0 c0 < <(cpu_snap "$pid")
+    t0=$(date +%s.%N)
+    json=$("$LOAD" --proto "$1" --port "$port" --connections "$CONNECTIONS" \
+        --threads "$CLIENT_THREADS" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" \
+        --timeout 5) || true  # errors are counted in $json
+    t1=$(date +%s.%N)
+    read -r b1 k1 c1 < <(cpu_snap "$pid")
+    after=$(stored "$1")
+    python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+row, rnd, stored = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+tck, wall = float(sys.argv[7]), float(sys.argv[9]) - float(sys.argv[8])
+server = int(sys.argv[5]) / tck
+other = (int(sys.argv[6]) / tck - server - r["client_cpu_s"] - int(sys.argv[11]) / tck) / wall
+r.update(row=row, round=rnd, stored=stored,
+         stored_ok=r["acked_total"] <= stored <= r["acked_total"] + r["errors"],
+         server_cpu=round(server / wall, 2), client_cpu=round(r["client_cpu_s"] / wall, 2),
+         server_us_per_ack=round(server * 1e6 / max(r["acked_total"], 1), 1),
+         other_cpu=round(max(other, 0.0), 2), noisy=other > float(sys.argv[10]))
+print(json.dumps(r))
+sys.stderr.write("   %-14s %-5s round %d: %7.0f ops/s  p50 %5d us  p99 %5d us  errors %d  "
+                 "stored %d/%d  CPUs: server %.2f client %.2f other %.2f%s\n"
+                 % (row, r["proto"], rnd, r["ops_per_sec"], r["p50_us"], r["p99_us"],
+                    r["errors"], stored, r["acked_total"], r["server_cpu"], r["client_cpu"],
+                    r["other_cpu"], "  <- other load on the machine" if r["noisy"] else ""))
+sys.exit(3 if r["noisy"] else 0)
+' "$json" "$2" "$3" "$((after - before))" "$((c1 - c0))" "$((b1 - b0))" "$CLK_TCK" "$t0" "$t1" \
+        "$NOISE_CPUS" "$((k1 - k0))"
+}
+check_alive() {  # $1: server; a server that died under load ends the benchmark
+    local pid=$NETD_PID log=$WORK/netd.log status=0
+    if [ "$1" = redis ]; then pid=$REDIS_PID log=$WORK/redis.log; fi
+    kill -0 "$pid" 2>/dev/null && return 0
+    wait "$pid" || status=$?
+    echo "run_durable.sh: $1 (pid $pid) exited during the run with status $status" \
+        "$([ "$status" -gt 128 ] && echo "(signal $(kill -l $((status - 128))))"); its log ends:" >&2
+    tail -5 "$log" >&2
+    KEEP=1
+    exit 1
+}
+REPEATS_LEFT=4  # for the whole benchmark, so a busy machine cannot make it run for long
+run() {  # $1: server, $2: row label, $3: round. A run disturbed by other load is done again.
+    local line rc
+    for attempt in 1 2 3; do
+        line=$(run_once "$@") && rc=0 || rc=$?
+        check_alive "$1"
+        [ -z "$line" ] || echo "$line" >>"$ALL_RUNS"  # what the servers stored, repeats too
+        if [ "$rc" -eq 3 ] && [ "$attempt" -lt 3 ] && [ "$REPEATS_LEFT" -gt 0 ]; then
+            echo "   (again: other processes used more than $NOISE_CPUS CPUs during that run)" >&2
+            REPEATS_LEFT=$((REPEATS_LEFT - 1))
+            continue
+        fi
+        [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || { FAILED=1; return; }
+        echo "$line" >>"$RESULTS"
+        return
+    done
+}
+
+ROUNDS=(redis netd netd redis)
+echo "== fsync vs always: $CONNECTIONS connections on $CLIENT_THREADS client threads, ${WARMUP}s warm-up + ${SECONDS_PER_RUN}s, order ${ROUNDS[*]}"
+declare -A round_of=()
+for server in "${ROUNDS[@]}"; do
+    round_of[$server]=$((${round_of[$server]:-0} + 1))
+    run "$server" "fsync/always" "${round_of[$server]}"
+done
+
+# On disk, not only in memory: every acked reading is in redis's AOF and in netd's file.
+acked() { python3 -c 'import json, sys; print(sum(r["acked_total"] for r in map(json.loads, open(sys.argv[1])) if r["proto"] == sys.argv[2]))' "$ALL_RUNS" "$1"; }
+ACKED_REDIS=$(acked redis)
+ACKED_NETD=$(acked netd)
+AOF_RPUSH=$(cat "$WORK"/redis/appendonlydir/*.aof 2>/dev/null | grep -ac '^RPUSH' || true)
+NETD_LINES=$(wc -l <"$WORK/netd/readings.jsonl")
+echo "== on disk: redis AOF holds $AOF_RPUSH RPUSH for $ACKED_REDIS acks; netd's file $NETD_LINES lines for $ACKED_NETD acks"
+[ "$AOF_RPUSH" -ge "$ACKED_REDIS" ] && [ "$NETD_LINES" -ge "$ACKED_NETD" ] || FAILED=1
+
+if [ "$RELAXED" -eq 1 ]; then
+    stop_netd
+    start_netd write
+    rcli config set appendfsync everysec >/dev/null
+    echo "== write vs everysec, order ${ROUNDS[*]}"
+    declare -A round_of=()
+    for server in "${ROUNDS[@]}"; do
+        round_of[$server]=$((${round_of[$server]:-0} + 1))
+        run "$server" "write/everysec" "${round_of[$server]}"
+    done
+fi
+
+# --- 9. the table ---------------------------------------------------------------------------------
+echo
+python3 - "$RESULTS" "$TARGET" <<'EOF' || FAILED=1
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1])]
+target = float(sys.argv[2])
+print(f"{'durability':15} {'server':6} {'round':>5} {'ops/s':>7} {'p50_us':>7} {'p99_us':>7} "
+      f"{'max_us':>7} {'errors':>6} {'stored/acked':>15} {'srv_us/ack':>10} {'other_cpu':>9}")
+for r in runs:
+    print(f"{r['row']:15} {r['proto']:6} {r['round']:>5} {r['ops_per_sec']:>7.0f} {r['p50_us']:>7} "
+          f"{r['p99_us']:>7} {r['max_us']:>7} {r['errors']:>6} "
+          f"{str(r['stored']) + '/' + str(r['acked_total']):>15} {r['server_us_per_ack']:>10} "
+          f"{r['other_cpu']:>9}{'  (noisy)' if r['noisy'] else ''}")
+bad = [r for r in runs if r["errors"] or not r["stored_ok"]]
+print()
+for row in dict.fromkeys(r["row"] for r in runs):
+    mean, note = {}, ""
+    for server in ("netd", "redis"):
+        rs = [r for r in runs if r["row"] == row and r["proto"] == server]
+        # Other load only ever lowers a figure: leave noisy runs out where a clean one exists.
+        clean = [r for r in rs if not r["noisy"]]
+        if len(clean) < len(rs):
+            note += f"; {server}: {len(clean)} of {len(rs)} runs clean" + (
+                "" if clean else " (all noisy, ratio unreliable)")
+        rs = clean or rs
+        mean[server] = sum(r["ops"] for r in rs) / sum(r["seconds"] for r in rs)
+    ratio = mean["netd"] / mean["redis"] if mean["redis"] else float("inf")
+    verdict = ""
+    if row == "fsync/always":
+        verdict = f"  (target >= {target}x: {'met' if ratio >= target else 'NOT met'})"
+    print(f"{row:16} netd {mean['netd']:.0f} ops/s, redis {mean['redis']:.0f} ops/s: "
+          f"ratio netd/redis {ratio:.2f}x{verdict}{note}")
+if any(r["noisy"] for r in runs):
+    print("note: other processes used the CPUs during runs marked noisy; their figures are low")
+sys.exit(1 if bad else 0)
+EOF
+echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), data on $FSTYPE ($(df --output=source "$WORK" | tail -1)); $(redis-server --version | cut -d' ' -f1-3); $("$NETD" --version 2>&1 | head -1)"
+if [ "$FAILED" -ne 0 ]; then
+    echo "run_durable.sh: a run had errors or acks that were not stored (see above)" >&2
+    exit 1
+fi
