@@ -21,10 +21,10 @@ session::session(asio::ip::tcp::socket sock, std::uint64_t conn_id, std::string_
 void session::expires_after(std::chrono::microseconds d, std::string_view reason) {
     auto when = clock::now() + d;
     deadline_reason_ = reason;
-    // The watchdog sleeps until the old deadline; wake it if the new one is sooner.
-    bool sooner = when < deadline_;
     deadline_ = when;
-    if (sooner) timer_.cancel();
+    // The watchdog sleeps until the timer's expiry and then looks at deadline_ again: only a
+    // deadline before that moment needs to wake it (a cancel costs a handler run).
+    if (when < timer_.expiry()) timer_.cancel();
 }
 
 void session::set_reason(std::string_view reason) {

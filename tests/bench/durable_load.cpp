@@ -303,8 +303,11 @@ class load_thread {
             }
             now = clock_type::now();
             for (auto& c : conns_)
-                if (c.fd >= 0 && now >= c.deadline)
-                    close(c, "no reply within " + std::to_string(o_.timeout) + " s");
+                if (c.fd >= 0 && now >= c.deadline) {
+                    char why[64];
+                    std::snprintf(why, sizeof why, "no reply within %g s", o_.timeout);
+                    close(c, why);
+                }
         }
         ::close(ep_);
     }
