@@ -66,6 +66,9 @@ asio::awaitable<void> line_service::serve(session& s) {
             std::memmove(in.data(), in.data() + used, have - used);
             have -= used;
         }
+        // A classic client's message is one read: the buffer must hold the longest allowed.
+        if (framer.current() == proto::line_framer::mode::classic)
+            in.resize(std::max(in.size(), framer.buffer_bytes()));
         if (too_long) {
             out += "ERR line too long\n";
             s.set_reason("line too long");

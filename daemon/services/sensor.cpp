@@ -41,7 +41,7 @@ void append_uint(std::string& out, std::uint64_t v) {
 }
 
 // Waits on the session's own executor for the writer thread's verdict on one batch.
-asio::awaitable<std::string> store_batch(sensor_store& store, std::string lines) {
+asio::awaitable<std::string> store_batch(sensor_store& store, std::string lines, durability mode) {
     struct verdict {
         explicit verdict(asio::any_io_executor ex)
             : timer(ex, asio::steady_timer::time_point::max()) {}
@@ -50,7 +50,7 @@ asio::awaitable<std::string> store_batch(sensor_store& store, std::string lines)
     };
     auto executor = co_await asio::this_coro::executor;
     auto v = std::make_shared<verdict>(executor);
-    store.submit(std::move(lines), executor, [v](const std::string& error) {
+    store.submit(std::move(lines), mode, executor, [v](const std::string& error) {
         v->error = error;
         v->timer.cancel();
     });
@@ -67,7 +67,7 @@ class sensor_service final : public service {
         : settings_(settings), data_file_(std::move(data_file)), mode_(mode) {}
 
     bool start(std::string& error) override {
-        store_ = sensor_store::open(data_file_, mode_, error);
+        store_ = sensor_store::open(data_file_, error);
         return store_ != nullptr;
     }
 
@@ -90,7 +90,7 @@ asio::awaitable<void> sensor_service::serve(session& s) {
     proto::parsed_reading reading;
     proto::seq_tracker client_seqs;
     std::uint64_t seq = 0;
-    bool quiet = false, eof = false, skipping = false;
+    bool quiet = false, eof = false, skipping = false, lost_framing = false;
     std::int64_t received_us = 0;
     auto& readings = s.counter("readings");
     auto& acks = s.counter("acks");
@@ -112,9 +112,23 @@ asio::awaitable<void> sensor_service::serve(session& s) {
             ++s.messages;
             if (step.what == status::too_long) {
                 items.push_back({reply_item::too_long, ++seq});
-                skipping = true;
-                used = have;
-                break;
+                // A classic client's over-long message has no end we could find again: nack
+                // it and close, as the other line services do.
+                if (framer.current() == proto::line_framer::mode::classic) {
+                    used = have;
+                    lost_framing = true;
+                    break;
+                }
+                // Drop the long line through its newline (it may already be buffered) and go
+                // on with the next; without one yet, drop what follows until it comes.
+                auto nl = pending.find('\n');
+                if (nl == std::string_view::npos) {
+                    used = have;
+                    skipping = true;
+                    break;
+                }
+                used += nl + 1;
+                continue;
             }
             used += step.consumed;
             if (proto::trim(step.message) == "ping") {  // the classic client's RTT probe
@@ -131,11 +145,14 @@ asio::awaitable<void> sensor_service::serve(session& s) {
             std::memmove(in.data(), in.data() + used, have - used);
             have -= used;
         }
+        // A classic client's message is one read: the buffer must hold the longest allowed.
+        if (framer.current() == proto::line_framer::mode::classic)
+            in.resize(std::max(in.size(), framer.buffer_bytes()));
 
         std::string error;
         if (!batch.empty()) {
             s.expires_after(std::chrono::hours(24 * 365), "store");  // see store_batch
-            error = co_await store_batch(*store_, std::move(batch));
+            error = co_await store_batch(*store_, std::move(batch), mode_);
             batch.clear();
         }
         for (const auto& item : items) {
@@ -169,6 +186,11 @@ asio::awaitable<void> sensor_service::serve(session& s) {
                 s.set_reason(ec);
                 co_return;
             }
+        }
+        if (lost_framing) {
+            s.set_reason("line too long");
+            co_await s.linger();
+            co_return;
         }
         if (eof) co_return;
         std::error_code aec;

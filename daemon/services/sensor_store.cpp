@@ -71,16 +71,18 @@ bool repair_tail(int fd, const std::filesystem::path& path, std::string& error) 
 
 }  // namespace
 
-std::shared_ptr<sensor_store> sensor_store::open(const std::filesystem::path& path, durability mode,
+std::shared_ptr<sensor_store> sensor_store::open(const std::filesystem::path& path,
                                                  std::string& error) {
     std::lock_guard lock(registry_mutex);
-    auto canonical = std::filesystem::weakly_canonical(path);
+    std::error_code ec;
+    auto canonical = std::filesystem::weakly_canonical(path, ec);
+    if (ec) {
+        error = "bad data file '" + path.string() + "': " + ec.message();
+        return nullptr;
+    }
     if (auto it = registry.find(canonical); it != registry.end())
-        if (auto existing = it->second.lock()) {
-            existing->mode_ = mode;  // a reload may change it; the next batch follows
-            return existing;
-        }
-    std::shared_ptr<sensor_store> store(new sensor_store(canonical, mode));
+        if (auto existing = it->second.lock()) return existing;
+    std::shared_ptr<sensor_store> store(new sensor_store(canonical));
     if (!store->open_file(error)) return nullptr;
     store->thread_ = std::thread([s = store.get()] { s->run(); });
     registry[canonical] = store;
@@ -97,8 +99,7 @@ void sensor_store::reopen_all() {
         }
 }
 
-sensor_store::sensor_store(std::filesystem::path path, durability mode)
-    : path_(std::move(path)), mode_(mode) {}
+sensor_store::sensor_store(std::filesystem::path path) : path_(std::move(path)) {}
 
 sensor_store::~sensor_store() {
     {
@@ -142,19 +143,31 @@ bool sensor_store::open_file(std::string& error) {
     return true;
 }
 
-void sensor_store::submit(std::string lines, asio::any_io_executor executor, completion done) {
+void sensor_store::submit(std::string lines, durability mode, asio::any_io_executor executor,
+                          completion done) {
     std::lock_guard lock(mutex_);
-    queue_.push_back({std::move(lines), std::move(executor), std::move(done)});
+    queue_.push_back({std::move(lines), mode, std::move(executor), std::move(done)});
     wake_.notify_one();
 }
 
 std::string sensor_store::write_batch(const std::deque<entry>& batch) {
+    // A failed batch that could not be cut away would have the next line glued to its
+    // fragment: nothing is stored until the file is repaired.
+    if (broken_) {
+        std::string error;
+        if (!open_file(error)) return "data file needs repair: " + error;
+        broken_ = false;
+    }
     struct stat st {};
-    off_t start = ::fstat(fd_, &st) == 0 ? st.st_size : -1;
+    if (::fstat(fd_, &st) != 0) return errno_text("fstat", errno);
+    const off_t start = st.st_size;
     // One write for the whole batch (writev would avoid the copy; batches are small).
     std::string all;
-    for (const auto& e : batch)
+    bool sync = false;
+    for (const auto& e : batch) {
         all += e.lines;
+        sync |= e.mode == durability::fsync;
+    }
     std::string error;
     std::size_t done = 0;
     while (done < all.size()) {
@@ -166,11 +179,21 @@ std::string sensor_store::write_batch(const std::deque<entry>& batch) {
         }
         done += static_cast<std::size_t>(n);
     }
-    const bool sync = mode_ == durability::fsync;
     if (error.empty() && sync && ::fdatasync(fd_) != 0) error = errno_text("fdatasync", errno);
+    // Written into a file someone deleted: it would vanish at close. Nack, and start a new one.
+    if (error.empty() && ::fstat(fd_, &st) == 0 && st.st_nlink == 0) {
+        error = "data file was deleted";
+        reopen_pending_ = true;
+        return error;
+    }
     // Never keep what we are about to nack: a later successful sync must not make a torn or
     // unacknowledged batch durable behind the client's back.
-    if (!error.empty() && start >= 0 && ::ftruncate(fd_, start) == 0 && sync) ::fdatasync(fd_);
+    if (!error.empty()) {
+        if (::ftruncate(fd_, start) != 0)
+            broken_ = true;
+        else if (sync)
+            ::fdatasync(fd_);
+    }
     return error;
 }
 
@@ -183,7 +206,7 @@ void sensor_store::run() {
             wake_.wait(lock, [&] { return stopping_ || reopen_ || !queue_.empty(); });
             if (queue_.empty() && stopping_) return;
             batch.swap(queue_);
-            reopen = std::exchange(reopen_, false);
+            reopen = std::exchange(reopen_, false) || std::exchange(reopen_pending_, false);
         }
         if (reopen) {
             std::string error;

@@ -8,7 +8,6 @@
 // where the batch began, so the file never holds a line that was not acknowledged as stored
 // (it may hold lines that were nacked if the truncate fails; those are duplicates, not losses).
 #include <asio/any_io_executor.hpp>
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -30,7 +29,7 @@ class sensor_store {
 
     /// The store for `path`, shared with every other service instance using the same file
     /// (a reload keeps it). Opening repairs a torn last line. On failure returns nullptr.
-    static std::shared_ptr<sensor_store> open(const std::filesystem::path& path, durability mode,
+    static std::shared_ptr<sensor_store> open(const std::filesystem::path& path,
                                               std::string& error);
     /// Reopens every store's file (SIGUSR1, after logrotate moved it).
     static void reopen_all();
@@ -39,26 +38,30 @@ class sensor_store {
     sensor_store(const sensor_store&) = delete;
     sensor_store& operator=(const sensor_store&) = delete;
 
-    /// Queues `lines` (whole JSON lines). `done` runs on `executor` once they are stored or
-    /// have failed. Submissions complete in order.
-    void submit(std::string lines, asio::any_io_executor executor, completion done);
+    /// Queues `lines` (whole JSON lines). `done` runs on `executor` once they are stored as
+    /// `mode` says, or have failed. Submissions complete in order. The mode travels with the
+    /// data: connections of an older config keep theirs across a reload.
+    void submit(std::string lines, durability mode, asio::any_io_executor executor,
+                completion done);
 
     const std::filesystem::path& path() const { return path_; }
 
   private:
     struct entry {
         std::string lines;
+        durability mode;
         asio::any_io_executor executor;
         completion done;
     };
 
-    sensor_store(std::filesystem::path path, durability mode);
+    explicit sensor_store(std::filesystem::path path);
     bool open_file(std::string& error);
     void run();
     std::string write_batch(const std::deque<entry>& batch);
 
     const std::filesystem::path path_;
-    std::atomic<durability> mode_;
+    bool reopen_pending_ = false;  ///< writer thread only: the file was deleted under us
+    bool broken_ = false;          ///< writer thread only: a failed batch could not be cut away
     int fd_ = -1;
     std::mutex mutex_;
     std::condition_variable wake_;

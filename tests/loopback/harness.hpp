@@ -48,6 +48,9 @@ class test_daemon {
     }
     ~test_daemon() {
         stop();
+        force_stop();
+        for (auto& w : workers_)
+            w->join();  // before done_ and the directory go away
         std::filesystem::remove_all(dir_);
     }
 

@@ -7,11 +7,12 @@ import tempfile
 import threading
 import unittest
 
-from netd_harness import SCALE, LineReader, Netd, NetdTestCase, connect, poll_until, split_addr
+from netd_harness import (SCALE, LineReader, Netd, NetdTestCase, connect, poll_until,
+                          read_until_closed, split_addr)
 
 
 def sensor_config(data_file, **sensor):
-    tables = {"daemon": {"threads": 2, "shutdown_grace": "10s"},
+    tables = {"daemon": {"threads": 2, "shutdown_grace": "3s"},
               "sensor": {"listen": ["127.0.0.1:0"], "data_file": data_file}}
     tables["sensor"].update(sensor)
     return tables
@@ -79,6 +80,38 @@ class SensorFormatsTest(SensorTestCase):
             replies = LineReader(s).lines(3)
         self.assertEqual(replies, [b"ack 1", b"nack 2 line too long", b"ack 3"])
         self.assertEqual([r["data"] for r in records(self.data)], [{"a": 1}, {"b": 2}])
+
+    def test_line_just_over_max_line_does_not_swallow_the_next_reading(self):
+        # Regression: a line of max_line+1 bytes fills the buffer exactly with its newline;
+        # the reading after it was dropped with no reply, so later acks named the wrong line.
+        netd = self.start_sensor(max_line=10)
+        with connect(netd.sensor_port) as s:
+            s.sendall(b"12345678901\nA=1\nB=2\n")
+            replies = LineReader(s).lines(3)
+        self.assertEqual(replies, [b"nack 1 line too long", b"ack 2", b"ack 3"])
+        self.assertEqual([r["data"] for r in records(self.data)], [{"A": 1}, {"B": 2}])
+
+    def test_classic_client_over_long_message_is_nacked_and_closed(self):
+        # Each read is one classic message: the tail of a long one would pass for the next,
+        # so netd nacks it and closes instead of guessing.
+        netd = self.start_sensor(max_line=100)
+        with connect(netd.sensor_port) as s:
+            s.sendall(b"a=1")
+            self.assertEqual(s.recv(100), b"ack 1\n")
+            s.sendall(b"x" * 200)
+            data, _ = read_until_closed(s)
+        self.assertEqual(data, b"nack 2 line too long\n")
+        self.assertEqual(netd.wait_event("conn_close", service="sensor")[0]["reason"],
+                         "line too long")
+
+    def test_classic_message_longer_than_the_first_buffer_is_one_reading(self):
+        netd = self.start_sensor()
+        with connect(netd.sensor_port) as s:
+            s.sendall(b"a=1")
+            self.assertEqual(s.recv(100), b"ack 1\n")
+            s.sendall(b"k=" + b"v" * 6000)
+            self.assertEqual(LineReader(s).lines(1), [b"ack 2"])
+        self.assertEqual(len(records(self.data)), 2)
 
     def test_conn_close_counts_readings_acks_gaps_duplicates_out_of_order(self):
         netd = self.start_sensor()
@@ -196,6 +229,13 @@ class SensorDurabilityTest(SensorTestCase):
         recs = records(self.data)  # no torn line either
         self.assertEqual([r["data"]["n"] for r in recs], list(range(acks)))
         netd.wait_event("error", what="store")
+
+    def test_unusable_data_file_path_is_a_clean_start_error(self):
+        tables = sensor_config(os.path.join(self.dir, "x" * 300, "readings.jsonl"))
+        netd = Netd(self, tables).start(wait=False)
+        self.assertEqual(netd.wait_exit(), 1)
+        self.assertIn("[sensor]", netd.stderr())
+        self.assertIn("File name too long", netd.stderr())
 
     def test_sigusr1_reopens_the_data_file(self):
         netd = self.start_sensor()
