@@ -114,7 +114,6 @@ sensor_store::~sensor_store() {
 bool sensor_store::open_file(std::string& error) {
     std::error_code ec;
     std::filesystem::create_directories(path_.parent_path(), ec);
-    bool existed = std::filesystem::exists(path_, ec);
     int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
         error = "cannot open data file '" + path_.string() + "': " + std::strerror(errno);
@@ -130,13 +129,15 @@ bool sensor_store::open_file(std::string& error) {
         ::close(fd);
         return false;
     }
-    if (!existed) {
-        // A new file's directory entry must be durable too, or a crash could lose the file.
-        int dir = ::open(path_.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir >= 0) {
-            ::fsync(dir);
-            ::close(dir);
+    // The file's directory entry must be durable too, or a crash could lose a file that was just
+    // created (by us, or by logrotate's "create" before SIGUSR1): sync the directories up to /.
+    for (auto dir = path_.parent_path(); !dir.empty(); dir = dir.parent_path()) {
+        int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            ::fsync(dfd);
+            ::close(dfd);
         }
+        if (dir == dir.root_path()) break;
     }
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
