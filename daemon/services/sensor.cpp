@@ -1,23 +1,20 @@
 #include "sensor.hpp"
 
-#include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
 #include <charconv>
-#include <cstring>
 #include <optional>
 #include <vector>
 
 #include "config_reader.hpp"
+#include "line_io.hpp"
 #include "line_service.hpp"
 #include "net/session.hpp"
 #include "proto/ping.hpp"
 #include "proto/reading.hpp"
 #include "proto/seq_tracker.hpp"
-#include "proto/timefmt.hpp"
 #include "sensor_store.hpp"
 
 namespace netd {
@@ -25,8 +22,6 @@ namespace {
 
 using asio::experimental::as_tuple;
 using status = proto::line_framer::status;
-
-constexpr std::size_t initial_buffer_bytes = 4096;
 
 // What each message of a batch gets back, in order, once the batch is stored (or not).
 struct reply_item {
@@ -82,72 +77,53 @@ class sensor_service final : public service {
 };
 
 asio::awaitable<void> sensor_service::serve(session& s) {
-    proto::line_framer framer(settings_.framing, settings_.max_line_bytes);
-    std::string in(std::min(initial_buffer_bytes, framer.buffer_bytes()), '\0');
-    std::size_t have = 0;
+    line_io io(s, settings_);
     std::string out, batch;
     std::vector<reply_item> items;
     proto::parsed_reading reading;
     proto::seq_tracker client_seqs;
     std::uint64_t seq = 0;
-    bool quiet = false, eof = false, skipping = false, lost_framing = false;
-    std::int64_t received_us = 0;
+    bool skipping = false;
     auto& readings = s.counter("readings");
     auto& acks = s.counter("acks");
     auto& nacks = s.counter("nacks");
+    // Drops input through the next newline; true if it is still to come.
+    auto skip_line = [&io] {
+        auto nl = io.pending().find('\n');
+        io.skip(nl == std::string_view::npos ? io.pending().size() : nl + 1);
+        return nl == std::string_view::npos;
+    };
 
-    for (;;) {
-        std::size_t used = 0;
+    do {
         // After an over-long line: drop bytes up to its end, then carry on with the next line.
-        if (skipping) {
-            auto nl = std::string_view(in.data(), have).find('\n');
-            used = nl == std::string_view::npos ? have : nl + 1;
-            skipping = nl == std::string_view::npos;
-        }
+        if (skipping) skipping = skip_line();
+        bool lost_framing = false;
         while (!skipping) {
-            std::string_view pending(in.data() + used, have - used);
-            auto step = framer.next(pending, quiet);
-            if (step.what == status::need_more && eof) step = framer.finish(pending);
+            auto step = io.next();
             if (step.what == status::need_more) break;
             ++s.messages;
             if (step.what == status::too_long) {
                 items.push_back({reply_item::too_long, ++seq});
                 // A classic client's over-long message has no end we could find again: nack
                 // it and close, as the other line services do.
-                if (framer.current() == proto::line_framer::mode::classic) {
-                    used = have;
+                if (io.classic()) {
+                    io.skip(io.pending().size());
                     lost_framing = true;
                     break;
                 }
-                // Drop the long line through its newline (it may already be buffered) and go
-                // on with the next; without one yet, drop what follows until it comes.
-                auto nl = pending.find('\n');
-                if (nl == std::string_view::npos) {
-                    used = have;
-                    skipping = true;
-                    break;
-                }
-                used += nl + 1;
+                skipping = skip_line();  // its newline may already be buffered
                 continue;
             }
-            used += step.consumed;
             if (proto::trim(step.message) == "ping") {  // the classic client's RTT probe
                 items.push_back({reply_item::pong, 0});
                 continue;
             }
             items.push_back({reply_item::reading, ++seq});
             proto::parse_reading(step.message, reading);
-            proto::append_record(batch, reading, received_us, s.peer, seq);
+            proto::append_record(batch, reading, io.received_us(), s.peer, seq);
             if (reading.client_seq) client_seqs.observe(*reading.client_seq);
             ++readings;
         }
-        if (used > 0) {
-            std::memmove(in.data(), in.data() + used, have - used);
-            have -= used;
-        }
-        // A classic client's message is one read: the buffer must hold the longest allowed.
-        if (framer.current() == proto::line_framer::mode::classic)
-            in.resize(std::max(in.size(), framer.buffer_bytes()));
 
         std::string error;
         if (!batch.empty()) {
@@ -176,51 +152,13 @@ asio::awaitable<void> sensor_service::serve(session& s) {
             s.counter("duplicates") = static_cast<std::int64_t>(client_seqs.duplicates());
             s.counter("out_of_order") = static_cast<std::int64_t>(client_seqs.out_of_order());
         }
-        if (!out.empty()) {
-            s.expires_after(settings_.idle_timeout, "write timeout");
-            auto [ec, n] = co_await asio::async_write(s.socket, asio::buffer(out),
-                                                      as_tuple(asio::use_awaitable));
-            s.bytes_out += n;
-            out.clear();
-            if (ec) {
-                s.set_reason(ec);
-                co_return;
-            }
-        }
+        if (!co_await io.write(out)) co_return;
         if (lost_framing) {
             s.set_reason("line too long");
             co_await s.linger();
             co_return;
         }
-        if (eof) co_return;
-        std::error_code aec;
-        if (s.stopping() && have == 0 && s.socket.available(aec) == 0) {
-            s.set_reason("shutdown");
-            co_return;
-        }
-        if (have == in.size()) in.resize(std::min(in.size() * 2, framer.buffer_bytes()));
-
-        s.expires_after(settings_.idle_timeout, "idle timeout");
-        s.set_idle(have == 0);
-        auto [ec, n] = co_await s.socket.async_read_some(
-            asio::buffer(in.data() + have, in.size() - have), as_tuple(asio::use_awaitable));
-        s.set_idle(false);
-        if (ec == asio::error::eof) {
-            eof = true;
-            continue;
-        }
-        if (ec) {
-            s.set_reason(ec);
-            co_return;
-        }
-        have += n;
-        s.bytes_in += n;
-        received_us = proto::unix_micros_now();
-        if (framer.current() == proto::line_framer::mode::unknown) {
-            std::error_code ec2;
-            quiet = have < in.size() && s.socket.available(ec2) == 0 && !ec2;
-        }
-    }
+    } while (co_await io.read());
 }
 
 }  // namespace

@@ -1,0 +1,53 @@
+#pragma once
+// The I/O half of a line service's connection, shared by every line service: a read buffer that
+// grows only for long lines, the framer, reading with the idle deadline, writing the replies,
+// and the graceful-stop test. The services keep only what they do with a message.
+#include <asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "proto/framing.hpp"
+
+namespace netd {
+
+class session;
+struct line_settings;
+
+class line_io {
+  public:
+    line_io(session& s, const line_settings& settings);
+
+    /// The next framed step from the unread input (at end of input, the unterminated rest).
+    proto::line_framer::step next();
+    /// The input not yet used by next()/skip().
+    std::string_view pending() const { return {buf_.data() + used_, have_ - used_}; }
+    /// Marks `bytes` more of pending() as used.
+    void skip(std::size_t bytes) { used_ += bytes; }
+    /// Forgets what was used and keeps the rest for the next read.
+    void compact();
+
+    /// Writes `out` (then clears it) with the write timeout; false if the connection ended.
+    asio::awaitable<bool> write(std::string& out);
+    /// Waits for more input with the idle deadline; false if the connection ended or should
+    /// end (a graceful stop with no request under way). At end of input it returns true once,
+    /// with eof() set, so the caller can answer what is left.
+    asio::awaitable<bool> read();
+
+    bool eof() const { return eof_; }
+    bool classic() const { return framer_.current() == proto::line_framer::mode::classic; }
+    /// When the bytes of the last read arrived, in unix microseconds.
+    std::int64_t received_us() const { return received_us_; }
+
+  private:
+    session& s_;
+    std::chrono::microseconds idle_timeout_;
+    proto::line_framer framer_;
+    std::string buf_;
+    std::size_t have_ = 0, used_ = 0;
+    bool quiet_ = false, eof_ = false;
+    std::int64_t received_us_ = 0;
+};
+
+}  // namespace netd
