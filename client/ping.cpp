@@ -227,19 +227,7 @@ void ping_session::report_summary(steady::duration elapsed) {
                                  {"received", s.received},
                                  {"loss_pct", round_tenth(s.loss_pct)},
                                  {"time_ms", elapsed_ms}};
-        const bool any = s.received > 0;
-        auto rtt = [&](const char* key, double v) {
-            j[key] =
-                any ? nlohmann::ordered_json(std::llround(v)) : nlohmann::ordered_json(nullptr);
-        };
-        rtt("min_us", static_cast<double>(s.min_us));
-        rtt("avg_us", s.avg_us);
-        rtt("max_us", static_cast<double>(s.max_us));
-        rtt("mdev_us", s.mdev_us);
-        rtt("p50_us", static_cast<double>(s.p50_us));
-        rtt("p95_us", static_cast<double>(s.p95_us));
-        rtt("p99_us", static_cast<double>(s.p99_us));
-        rtt("jitter_us", s.jitter_us);
+        add_rtt_fields(j, s, s.received > 0);
         print_line(j.dump());
         return;
     }
@@ -247,12 +235,7 @@ void ping_session::report_summary(steady::duration elapsed) {
         fmt::format("\n--- {} netd ping statistics ---\n", target_text(options_.target));
     out += fmt::format("{} sent, {} received, {}% loss, time {}ms", s.sent, s.received,
                        round_tenth(s.loss_pct), elapsed_ms);
-    if (s.received > 0) {
-        out += fmt::format("\nrtt min/avg/max/mdev = {}/{}/{}/{} us\n", s.min_us,
-                           std::llround(s.avg_us), s.max_us, std::llround(s.mdev_us));
-        out += fmt::format("rtt p50/p95/p99 = {}/{}/{} us, jitter {} us", s.p50_us, s.p95_us,
-                           s.p99_us, std::llround(s.jitter_us));
-    }
+    if (s.received > 0) out += "\n" + rtt_lines(s, "rtt");
     print_line(out);
 }
 

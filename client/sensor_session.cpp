@@ -391,17 +391,7 @@ void sensor_session::report_summary(steady::duration elapsed) {
                {"nacked", nacked_},    {"lost", lost},
                {"resent", resent_},    {"reconnects", reconnects_},
                {"time_ms", elapsed_ms}};
-        auto rtt = [&](const char* key, double v) {
-            j[key] = acked_ > 0 ? json(std::llround(v)) : json(nullptr);
-        };
-        rtt("min_us", static_cast<double>(s.min_us));
-        rtt("avg_us", s.avg_us);
-        rtt("max_us", static_cast<double>(s.max_us));
-        rtt("mdev_us", s.mdev_us);
-        rtt("p50_us", static_cast<double>(s.p50_us));
-        rtt("p95_us", static_cast<double>(s.p95_us));
-        rtt("p99_us", static_cast<double>(s.p99_us));
-        rtt("jitter_us", s.jitter_us);
+        add_rtt_fields(j, s, acked_ > 0);
         print_line(json_text(j));
         return;
     }
@@ -409,12 +399,7 @@ void sensor_session::report_summary(steady::duration elapsed) {
         fmt::format("\n--- {} netd sensor statistics ---\n", target_text(options_.target));
     out += fmt::format("{} sent, {} acked, {} nacked, {} lost, {} resent, {} reconnects, time {}ms",
                        sent_, acked_, nacked_, lost, resent_, reconnects_, elapsed_ms);
-    if (acked_ > 0) {
-        out += fmt::format("\nack rtt min/avg/max/mdev = {}/{}/{}/{} us\n", s.min_us,
-                           std::llround(s.avg_us), s.max_us, std::llround(s.mdev_us));
-        out += fmt::format("ack rtt p50/p95/p99 = {}/{}/{} us, jitter {} us", s.p50_us, s.p95_us,
-                           s.p99_us, std::llround(s.jitter_us));
-    }
+    if (acked_ > 0) out += "\n" + rtt_lines(s, "ack rtt");
     print_line(out);
 }
 

@@ -1,5 +1,7 @@
 #include "stats.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -48,6 +50,28 @@ rtt_summary rtt_stats::summary() const {
     s.p95_us = nearest_rank(sorted, 95);
     s.p99_us = nearest_rank(sorted, 99);
     return s;
+}
+
+std::string rtt_lines(const rtt_summary& s, std::string_view label) {
+    return fmt::format(
+        "{} min/avg/max/mdev = {}/{}/{}/{} us\n{} p50/p95/p99 = {}/{}/{} us, jitter {} us", label,
+        s.min_us, std::llround(s.avg_us), s.max_us, std::llround(s.mdev_us), label, s.p50_us,
+        s.p95_us, s.p99_us, std::llround(s.jitter_us));
+}
+
+void add_rtt_fields(nlohmann::ordered_json& j, const rtt_summary& s, bool any_reply) {
+    auto rtt = [&](const char* key, double v) {
+        j[key] =
+            any_reply ? nlohmann::ordered_json(std::llround(v)) : nlohmann::ordered_json(nullptr);
+    };
+    rtt("min_us", static_cast<double>(s.min_us));
+    rtt("avg_us", s.avg_us);
+    rtt("max_us", static_cast<double>(s.max_us));
+    rtt("mdev_us", s.mdev_us);
+    rtt("p50_us", static_cast<double>(s.p50_us));
+    rtt("p95_us", static_cast<double>(s.p95_us));
+    rtt("p99_us", static_cast<double>(s.p99_us));
+    rtt("jitter_us", s.jitter_us);
 }
 
 }  // namespace netd::netctl

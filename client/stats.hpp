@@ -1,6 +1,9 @@
 #pragma once
 // Round-trip statistics for `netctl ping`: pure arithmetic over microsecond samples, no I/O.
 #include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace netd::netctl {
@@ -36,6 +39,13 @@ class rtt_stats {
     std::uint64_t sent_ = 0;
     std::vector<std::int64_t> rtts_;  // arrival order matters for jitter
 };
+
+/// The two RTT lines of a ping-style summary, without a final newline:
+/// "<label> min/avg/max/mdev = 51/62/80/9 us\n<label> p50/p95/p99 = 60/78/80 us, jitter 7 us".
+std::string rtt_lines(const rtt_summary& s, std::string_view label);
+
+/// Adds min_us .. jitter_us to a --json summary: whole microseconds, or null without replies.
+void add_rtt_fields(nlohmann::ordered_json& j, const rtt_summary& s, bool any_reply);
 
 /// The nearest-rank percentile (1..100) of samples sorted ascending; 0 when there are none.
 std::int64_t nearest_rank(const std::vector<std::int64_t>& sorted, int percent);
