@@ -18,9 +18,11 @@ namespace netd {
 session::session(asio::ip::tcp::socket sock, std::uint64_t conn_id, std::string_view name)
     : socket(std::move(sock)), id(conn_id), service_name(name), timer_(socket.get_executor()) {}
 
-void session::expires_after(std::chrono::microseconds d, std::string_view reason) {
+void session::expires_after(std::chrono::microseconds d, std::string_view reason,
+                            std::string_view farewell) {
     auto when = clock::now() + d;
     deadline_reason_ = reason;
+    deadline_farewell_ = farewell;
     deadline_ = when;
     // The watchdog sleeps until the timer's expiry and then looks at deadline_ again: only a
     // deadline before that moment needs to wake it (a cancel costs a handler run).
@@ -93,6 +95,12 @@ asio::awaitable<void> session::watchdog(std::chrono::microseconds alive_interval
         if (!socket.is_open()) continue;
         auto now = clock::now();
         if (now >= deadline_) {
+            if (!deadline_farewell_.empty()) {
+                // Never blocks: a farewell that does not fit in the send buffer is dropped.
+                auto n = ::send(socket.native_handle(), deadline_farewell_.data(),
+                                deadline_farewell_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n > 0) bytes_out += static_cast<std::uint64_t>(n);
+            }
             abort(deadline_reason_);
             deadline_ = clock::time_point::max();
         }

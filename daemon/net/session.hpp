@@ -30,8 +30,10 @@ class session {
     std::uint64_t messages = 0, bytes_in = 0, bytes_out = 0;
     const clock::time_point started = clock::now();
 
-    /// Arms the deadline; if it passes first, the connection ends with `reason`.
-    void expires_after(std::chrono::microseconds d, std::string_view reason);
+    /// Arms the deadline; if it passes first, the connection ends with `reason`, after a
+    /// best-effort send of `farewell` (static storage, small: "HTTP/1.1 408 ...").
+    void expires_after(std::chrono::microseconds d, std::string_view reason,
+                       std::string_view farewell = {});
     /// Marks the connection as waiting for a new request: a graceful stop may end it now.
     void set_idle(bool idle) { idle_ = idle; }
     /// True once the daemon is stopping: finish the current request, then return.
@@ -67,7 +69,7 @@ class session {
 
     asio::steady_timer timer_;
     clock::time_point deadline_ = clock::time_point::max();
-    std::string_view deadline_reason_;
+    std::string_view deadline_reason_, deadline_farewell_;
     std::string reason_;
     std::int64_t rtt_us_ = -1;
     std::array<std::pair<std::string_view, std::int64_t>, max_counters> counters_{};

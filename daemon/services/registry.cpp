@@ -1,4 +1,5 @@
 #include "ack.hpp"
+#include "files.hpp"
 #include "ping.hpp"
 #include "sensor.hpp"
 #include "sensor_store.hpp"
@@ -15,6 +16,7 @@ std::span<const service_kind> service_kinds() {
         {"ping", make_ping_service},
         {"ack", make_ack_service},
         {"sensor", make_sensor_service},
+        {"files", make_files_service},
     };
     return kinds;
 }
