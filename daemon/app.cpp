@@ -7,8 +7,13 @@
 #include <csignal>
 #include <cstdio>
 
+#include <asio/co_spawn.hpp>
+#include <asio/use_awaitable.hpp>
+
 #include "log.hpp"
 #include "notify.hpp"
+#include "proto/timefmt.hpp"
+#include "services/sensor_store.hpp"
 
 namespace netd {
 namespace {
@@ -32,7 +37,11 @@ void set_control_signals_blocked(bool blocked) {
 }
 
 app::app(std::shared_ptr<const config> cfg)
-    : cfg_(std::move(cfg)), signals_(control_, SIGTERM, SIGINT, SIGHUP), grace_timer_(control_) {
+    : cfg_(std::move(cfg)),
+      signals_(control_, SIGTERM, SIGINT, SIGHUP),
+      grace_timer_(control_),
+      control_server_(control_,
+                      [this](const nlohmann::json& request) { return handle_control(request); }) {
     signals_.add(SIGUSR1);
     std::signal(SIGPIPE, SIG_IGN);
     std::signal(SIGXFSZ, SIG_IGN);  // a file size limit is a write error (EFBIG), not death
@@ -68,7 +77,10 @@ bool app::bind_new(const config& cfg, std::map<std::string, listen_group>& fresh
             if (bound_.count(key)) continue;
             listen_group group;
             std::string why;
-            if (!listen_on(addr, static_cast<unsigned>(workers_.size()), group, why)) {
+            auto count = static_cast<unsigned>(workers_.size());
+            int inherited = inherited_.find(sc.name, addr);
+            if (inherited >= 0 ? !adopt_listener(inherited, addr, count, group, why)
+                               : !listen_on(addr, count, group, why)) {
                 error = "cannot listen on " + key + " for [" + std::string(sc.name) + "]: " + why;
                 return false;  // fresh's destructor closes what was bound so far
             }
@@ -80,6 +92,7 @@ bool app::bind_new(const config& cfg, std::map<std::string, listen_group>& fresh
 
 void app::hand_out(const config& cfg, std::map<std::string, listen_group>& fresh) {
     std::map<std::string, std::string> bound;
+    std::map<std::string, bool> inherited;
     for (std::size_t w = 0; w < workers_.size(); ++w) {
         std::vector<listener_spec> specs;
         for (const auto& sc : cfg.services) {
@@ -90,6 +103,7 @@ void app::hand_out(const config& cfg, std::map<std::string, listen_group>& fresh
                     spec.fd = std::exchange(it->second.fds[w], -1);
                     spec.v6 = it->second.v6;
                     bound[spec.key] = it->second.bound;
+                    inherited[spec.key] = it->second.inherited;
                 } else {
                     bound[spec.key] = bound_[spec.key];
                 }
@@ -100,10 +114,11 @@ void app::hand_out(const config& cfg, std::map<std::string, listen_group>& fresh
     }
     for (const auto& sc : cfg.services)
         for (const auto& addr : sc.listen)
-            if (fresh.count(listener_key(sc.name, addr)))
+            if (auto key = listener_key(sc.name, addr); fresh.count(key))
                 log::line(log::level::info, "listening")
                     .str("service", sc.name)
-                    .str("addr", bound[listener_key(sc.name, addr)]);
+                    .str("addr", bound[key])
+                    .boolean("inherited", inherited[key]);
     bound_ = std::move(bound);
 }
 
@@ -121,6 +136,10 @@ int app::run() {
         .unum("threads", threads)
         .num("pid", ::getpid());
     apply_runtime(cfg);
+    std::vector<std::string> problems;
+    inherited_ = inherited_sockets::from_environment(problems);
+    for (const auto& p : problems)
+        log::line(log::level::warn, "error").str("what", "socket activation").str("why", p);
     for (unsigned i = 0; i < threads; ++i)
         workers_.push_back(std::make_unique<worker>(
             shared_, [this] { asio::post(control_, [this] { worker_done(); }); }));
@@ -128,7 +147,8 @@ int app::run() {
     // Bind everything before anything runs: a port in use fails the start, not half of it.
     std::map<std::string, listen_group> fresh;
     std::string error;
-    if (!start_services(cfg, error) || !bind_new(cfg, fresh, error)) {
+    if (!start_services(cfg, error) || !bind_new(cfg, fresh, error) ||
+        (!cfg.daemon.control.empty() && !control_server_.open(cfg.daemon.control, error))) {
         std::fprintf(stderr, "netd: %s\n", error.c_str());
         log::line(log::level::error, "error").str("what", "start").str("why", error);
         return 1;
@@ -139,6 +159,10 @@ int app::run() {
     // Every thread is running now and inherited the blocked mask: signals reach this one only.
     set_control_signals_blocked(false);
     hand_out(cfg, fresh);
+    for (const auto& s : inherited_.unclaimed())
+        log::line(log::level::warn, "error")
+            .str("what", "socket activation")
+            .str("why", "inherited socket " + s + " matches no listen address; left unused");
     notify("READY=1");
     wait_signal();
     control_.run();
@@ -153,7 +177,7 @@ void app::wait_signal() {
         if (ec) return;
         switch (signo) {
             case SIGHUP:
-                reload();
+                (void)reload();
                 break;
             case SIGUSR1:
                 log::reopen();
@@ -174,9 +198,10 @@ void app::wait_signal() {
     });
 }
 
-void app::reload() {
-    if (stopping_) return;
+nlohmann::json app::reload() {
+    if (stopping_) return {{"ok", false}, {"error", "netd is stopping"}};
     notify_reloading();
+    nlohmann::json outcome;
     auto loaded = load_config(cfg_->file);
     std::map<std::string, listen_group> fresh;
     std::string error;
@@ -185,10 +210,12 @@ void app::reload() {
             .boolean("ok", false)
             .str("why", "config has errors; the old one keeps running")
             .strs("errors", loaded.errors);
+        outcome = {{"ok", false}, {"errors", loaded.errors}};
     } else if (!start_services(*loaded.cfg, error) || !bind_new(*loaded.cfg, fresh, error)) {
         log::line(log::level::error, "reload")
             .boolean("ok", false)
             .str("why", error + "; the old config keeps running");
+        outcome = {{"ok", false}, {"errors", {error}}};
     } else {
         const auto& next = *loaded.cfg;
         std::string log_error;
@@ -202,8 +229,90 @@ void app::reload() {
         hand_out(next, fresh);
         cfg_ = loaded.cfg;
         log::line(log::level::info, "reload").boolean("ok", true).str("config", next.summary());
+        outcome = {{"ok", true}, {"config", next.summary()}};
+        if (next.daemon.control != control_server_.path())
+            log::line(log::level::warn, "reload")
+                .str("what", "control")
+                .str("why", "a change of [daemon] control takes effect on restart");
     }
     notify("READY=1");
+    return outcome;
+}
+
+namespace {
+
+asio::awaitable<live_by_service> live_of(worker* w) {
+    co_return w->live();
+}
+
+}  // namespace
+
+asio::awaitable<nlohmann::json> app::handle_control(const nlohmann::json& request) {
+    auto cmd = request["cmd"].get<std::string>();
+    if (cmd == "status") co_return co_await status();
+    if (cmd == "reload") co_return reload();
+    co_return nlohmann::json{{"ok", false},
+                             {"error", "unknown command '" + cmd + "' (known: status, reload)"}};
+}
+
+asio::awaitable<nlohmann::json> app::status() {
+    const auto& cfg = *cfg_;
+    auto now = std::chrono::system_clock::now();
+    // Connections still open count too: each worker sums its own sessions on its thread.
+    live_by_service live{};
+    if (!stopping_)
+        for (auto& w : workers_) {
+            auto part =
+                co_await asio::co_spawn(w->executor(), live_of(w.get()), asio::use_awaitable);
+            for (std::size_t i = 0; i < live.size(); ++i) {
+                live[i].messages += part[i].messages;
+                live[i].bytes_in += part[i].bytes_in;
+                live[i].bytes_out += part[i].bytes_out;
+            }
+        }
+    auto services = nlohmann::json::array();
+    for (const auto& sc : cfg.services) {
+        auto listen = nlohmann::json::array();
+        for (const auto& addr : sc.listen)
+            listen.push_back(bound_[listener_key(sc.name, addr)]);
+        auto i = shared_state::index_of(sc.name);
+        const auto& t = shared_.totals[i];
+        services.push_back({{"name", sc.name},
+                            {"listen", listen},
+                            {"open", t.open.load()},
+                            {"connections", t.connections.load()},
+                            {"messages", t.messages.load() + live[i].messages},
+                            {"bytes_in", t.bytes_in.load() + live[i].bytes_in},
+                            {"bytes_out", t.bytes_out.load() + live[i].bytes_out},
+                            {"errors", t.errors.load()}});
+    }
+    auto stores = nlohmann::json::array();
+    for (const auto& s : sensor_store::stats_all())
+        stores.push_back({{"file", s.file},
+                          {"batches", s.batches},
+                          {"readings", s.readings},
+                          {"bytes", s.bytes},
+                          {"last_batch", s.last_batch},
+                          {"max_batch", s.max_batch},
+                          {"avg_batch", s.batches ? double(s.readings) / double(s.batches) : 0.0},
+                          {"failed_batches", s.failed_batches},
+                          {"pending", s.pending},
+                          {"last_write", s.last_write_us ? proto::rfc3339(s.last_write_us) : ""},
+                          {"error", s.error}});
+    co_return nlohmann::json{
+        {"ok", true},
+        {"version", NETD_VERSION},
+        {"pid", ::getpid()},
+        {"config", cfg.file},
+        {"started", proto::rfc3339(proto::unix_micros(started_))},
+        {"uptime_us",
+         std::chrono::duration_cast<std::chrono::microseconds>(now - started_).count()},
+        {"threads", workers_.size()},
+        {"stopping", stopping_},
+        {"open_connections", shared_.open_connections.load()},
+        {"max_connections", shared_.max_connections.load()},
+        {"services", services},
+        {"sensor_stores", stores}};
 }
 
 void app::begin_stop(std::string_view why) {
@@ -236,6 +345,7 @@ void app::worker_done() {
     if (--running_ == 0) {
         grace_timer_.cancel();
         signals_.cancel();
+        control_server_.close();
     }
 }
 

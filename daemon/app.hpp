@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "config.hpp"
+#include "control.hpp"
+#include "net/activation.hpp"
 #include "net/listen.hpp"
 #include "net/worker.hpp"
 
@@ -37,7 +39,10 @@ class app {
     void hand_out(const config& cfg, std::map<std::string, listen_group>& fresh);
     void apply_runtime(const config& cfg);
     void wait_signal();
-    void reload();
+    /// Loads the config file again and applies it; the outcome as the control socket says it.
+    nlohmann::json reload();
+    asio::awaitable<nlohmann::json> handle_control(const nlohmann::json& request);
+    asio::awaitable<nlohmann::json> status();
     void begin_stop(std::string_view why);
     void worker_done();
 
@@ -47,6 +52,9 @@ class app {
     asio::steady_timer grace_timer_;
     shared_state shared_;
     std::vector<std::unique_ptr<worker>> workers_;
+    inherited_sockets inherited_;  ///< socket activation: what the service manager passed
+    control_server control_server_;
+    std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
     std::map<std::string, std::string> bound_;  ///< configured address -> real bound address
     unsigned running_ = 0;
     bool stopping_ = false;

@@ -19,6 +19,11 @@ void read_daemon(table_reader& t, daemon_settings& d) {
     if (t.get("max_connections", v, 1, max_connections_limit))
         d.max_connections = static_cast<std::size_t>(v);
     t.get_duration("shutdown_grace", d.shutdown_grace, std::chrono::microseconds(0));
+    std::string control;
+    if (t.get("control", control) && !control.empty())
+        d.control = std::filesystem::path(control).is_absolute()
+                        ? control
+                        : (t.diag().base_dir / control).lexically_normal().string();
     t.finish();
 }
 

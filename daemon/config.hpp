@@ -16,6 +16,7 @@ struct daemon_settings {
     unsigned threads = 0;  ///< 0: one worker per core
     std::size_t max_connections = 10000;
     std::chrono::microseconds shutdown_grace = std::chrono::seconds(5);
+    std::string control;  ///< the control socket's path (absolute); empty: none
 
     unsigned worker_threads() const;
 };

@@ -64,7 +64,9 @@ int bind_one(const sock_addr& addr, bool reuseport, bool listen_now) {
     return fd;
 }
 
-std::string bound_text(int fd) {
+}  // namespace
+
+std::string socket_address_text(int fd) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -78,6 +80,8 @@ std::string bound_text(int fd) {
     inet_ntop(AF_INET, &in4->sin_addr, host, sizeof host);
     return std::string(host) + ":" + std::to_string(ntohs(in4->sin_port));
 }
+
+namespace {
 
 std::uint16_t bound_port(int fd) {
     sockaddr_storage ss{};
@@ -93,6 +97,7 @@ listen_group::listen_group(listen_group&& other) noexcept
     : wanted(std::move(other.wanted)),
       bound(std::move(other.bound)),
       v6(other.v6),
+      inherited(other.inherited),
       fds(std::move(other.fds)) {
     other.fds.clear();
 }
@@ -143,7 +148,34 @@ bool listen_on(const proto::listen_address& addr, unsigned count, listen_group& 
         }
     }
     out.v6 = target.family == AF_INET6;
-    out.bound = bound_text(out.fds.front());
+    out.bound = socket_address_text(out.fds.front());
+    return true;
+}
+
+bool adopt_listener(int fd, const proto::listen_address& addr, unsigned count, listen_group& out,
+                    std::string& error) {
+    out.wanted = addr;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+        error = std::strerror(errno);
+        return false;
+    }
+    // The workers share the one socket through duplicates; the kernel hands each connection
+    // to one of them.
+    for (unsigned i = 0; i < count; ++i) {
+        int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (dup < 0) {
+            error = std::strerror(errno);
+            return false;
+        }
+        out.fds.push_back(dup);
+    }
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    out.v6 = ss.ss_family == AF_INET6;
+    out.inherited = true;
+    out.bound = socket_address_text(fd);
     return true;
 }
 

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <stdexcept>
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -159,11 +160,40 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listener> l) {
     }
 }
 
+std::size_t shared_state::index_of(std::string_view name) {
+    auto kinds = service_kinds();
+    for (std::size_t i = 0; i < kinds.size() && i < max_services; ++i)
+        if (kinds[i].name == name) return i;
+    throw std::logic_error("unknown service " + std::string(name));
+}
+
+live_by_service worker::live() const {
+    live_by_service out{};
+    for (const auto& s : sessions_) {
+        auto& c = out[shared_state::index_of(s.service_name)];
+        c.messages += s.messages;
+        c.bytes_in += s.bytes_in;
+        c.bytes_out += s.bytes_out;
+    }
+    return out;
+}
+
+namespace {
+
+// Endings that are part of normal life; any other reason counts as an error in the totals.
+bool normal_ending(std::string_view reason) {
+    return reason == "eof" || reason == "close" || reason == "shutdown" || reason == "idle timeout";
+}
+
+}  // namespace
+
 void worker::admit(listener& l, asio::ip::tcp::socket socket) {
     std::error_code ec;
     auto peer_ep = socket.remote_endpoint(ec);
     if (ec) return;  // already gone
+    auto& totals = shared_.totals_of(l.spec.service_name);
     if (!allowed(l.spec.allow, peer_ep.address())) {
+        ++totals.errors;
         log::line(log::level::info, "conn_reject")
             .str("service", l.spec.service_name)
             .str("peer", endpoint_text(peer_ep))
@@ -172,6 +202,7 @@ void worker::admit(listener& l, asio::ip::tcp::socket socket) {
     }
     if (shared_.open_connections.fetch_add(1) >= shared_.max_connections.load()) {
         shared_.open_connections.fetch_sub(1);
+        ++totals.errors;
         auto reply = l.spec.impl->overload_reply();
         ::send(socket.native_handle(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         log::line(log::level::warn, "conn_reject")
@@ -180,6 +211,8 @@ void worker::admit(listener& l, asio::ip::tcp::socket socket) {
             .str("reason", "too many connections");
         return;
     }
+    ++totals.connections;
+    ++totals.open;
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
     auto id = shared_.next_conn_id.fetch_add(1);
     auto it = sessions_.emplace(sessions_.end(), std::move(socket), id, l.spec.service_name);
@@ -215,6 +248,12 @@ asio::awaitable<void> worker::run_session(std::list<session>::iterator it,
         s.describe(line);
         line.str("reason", s.reason());
     }
+    auto& totals = shared_.totals_of(s.service_name);
+    totals.messages += s.messages;
+    totals.bytes_in += s.bytes_in;
+    totals.bytes_out += s.bytes_out;
+    if (!normal_ending(s.reason())) ++totals.errors;
+    --totals.open;
     sessions_.erase(it);
     shared_.open_connections.fetch_sub(1);
 }

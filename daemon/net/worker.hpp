@@ -2,6 +2,7 @@
 // A worker thread: its own io_context, its own acceptor per listen address, and the sessions it
 // accepted. Everything inside runs on the worker's thread; the control thread talks to it only
 // by posting.
+#include <array>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -23,13 +24,33 @@
 
 namespace netd {
 
+/// Running totals of one service over all workers, since start (for `netctl status`).
+struct service_totals {
+    std::atomic<std::uint64_t> open{0}, connections{0}, messages{0}, bytes_in{0}, bytes_out{0};
+    /// Connections turned away (not allowed, too many) or ended by an error or a timeout.
+    std::atomic<std::uint64_t> errors{0};
+};
+
 /// Counters and limits every worker shares.
 struct shared_state {
+    static constexpr std::size_t max_services = 8;
+
     std::atomic<std::size_t> open_connections{0};
     std::atomic<std::size_t> max_connections{10000};
     std::atomic<std::uint64_t> next_conn_id{1};
     std::atomic<std::int64_t> alive_interval_us{60'000'000};
+    std::array<service_totals, max_services> totals;  ///< by the service's registry index
+
+    /// The registry index of the service named `name`.
+    static std::size_t index_of(std::string_view name);
+    service_totals& totals_of(std::string_view name) { return totals[index_of(name)]; }
 };
+
+/// What the sessions open on one worker have done so far, per service (registry index).
+struct live_counts {
+    std::uint64_t messages = 0, bytes_in = 0, bytes_out = 0;
+};
+using live_by_service = std::array<live_counts, shared_state::max_services>;
 
 /// One listen address as a worker should serve it after a (re)configuration.
 struct listener_spec {
@@ -55,6 +76,9 @@ class worker {
     void stop();
     /// Ends every session still open (the grace period is over).
     void force_stop();
+    /// The counters of the open sessions. Call on the worker's own thread (see executor()).
+    live_by_service live() const;
+    asio::io_context::executor_type executor() { return io_.get_executor(); }
 
   private:
     struct listener {

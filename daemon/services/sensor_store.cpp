@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/post.hpp>
 #include <cerrno>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "log.hpp"
+#include "proto/timefmt.hpp"
 
 namespace netd {
 namespace {
@@ -87,6 +89,20 @@ std::shared_ptr<sensor_store> sensor_store::open(const std::filesystem::path& pa
     store->thread_ = std::thread([s = store.get()] { s->run(); });
     registry[canonical] = store;
     return store;
+}
+
+std::vector<store_stats> sensor_store::stats_all() {
+    std::vector<store_stats> out;
+    std::lock_guard lock(registry_mutex);
+    for (auto& [path, weak] : registry)
+        if (auto store = weak.lock()) {
+            std::lock_guard store_lock(store->mutex_);
+            auto s = store->stats_;
+            s.file = path.string();
+            s.pending = store->queue_.size();
+            out.push_back(std::move(s));
+        }
+    return out;
 }
 
 void sensor_store::reopen_all() {
@@ -238,6 +254,26 @@ void sensor_store::run() {
             failed_batches_ = 0;
         }
         if (!error.empty()) ++failed_batches_;
+        {
+            std::uint64_t lines = 0, bytes = 0;
+            for (const auto& e : batch) {
+                lines +=
+                    static_cast<std::uint64_t>(std::count(e.lines.begin(), e.lines.end(), '\n'));
+                bytes += e.lines.size();
+            }
+            std::lock_guard lock(mutex_);
+            ++stats_.batches;
+            if (error.empty()) {
+                stats_.readings += lines;
+                stats_.bytes += bytes;
+                stats_.last_batch = lines;
+                stats_.max_batch = std::max(stats_.max_batch, lines);
+                stats_.last_write_us = proto::unix_micros_now();
+            } else {
+                ++stats_.failed_batches;
+            }
+            stats_.error = error;
+        }
         for (auto& e : batch)
             asio::post(e.executor, [done = std::move(e.done), error] { done(error); });
         batch.clear();

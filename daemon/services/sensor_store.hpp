@@ -17,13 +17,31 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace netd {
 
 enum class durability { fsync, write };
 
+/// What the writer of one data file has done since start (for `netctl status`).
+struct store_stats {
+    std::string file;
+    std::uint64_t batches = 0;     ///< write (+ fdatasync) rounds
+    std::uint64_t readings = 0;    ///< lines stored
+    std::uint64_t bytes = 0;       ///< bytes stored
+    std::uint64_t last_batch = 0;  ///< readings in the last batch
+    std::uint64_t max_batch = 0;   ///< readings in the largest batch
+    std::uint64_t failed_batches = 0;
+    std::uint64_t pending = 0;       ///< submissions queued for the next batch
+    std::int64_t last_write_us = 0;  ///< unix µs when the last batch was stored; 0: never
+    std::string error;               ///< the current error, empty when storing works
+};
+
 class sensor_store {
   public:
+    /// The stats of every open store.
+    static std::vector<store_stats> stats_all();
+
     /// The outcome of one submission: empty error = stored as `durability` says.
     using completion = std::function<void(const std::string& error)>;
 
@@ -69,6 +87,7 @@ class sensor_store {
     bool stopping_ = false, reopen_ = false;
     std::string last_error_;            ///< writer thread only
     std::uint64_t failed_batches_ = 0;  ///< writer thread only
+    store_stats stats_;                 ///< guarded by mutex_ (the writer updates it per batch)
     std::thread thread_;
 };
 

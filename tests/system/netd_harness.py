@@ -7,6 +7,7 @@ Binaries come from NETD_BIN / NETCTL_BIN (run.py sets them), else from ../../bui
 """
 
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -190,19 +191,40 @@ class Netd:
 
     # -- process ---------------------------------------------------------------------------
 
-    def start(self, wait=True, max_fds=None, max_file_bytes=None):
+    def start(self, wait=True, max_fds=None, max_file_bytes=None, inherit=None,
+              listen_pid="own"):
         """Starts netd; wait: until it listens. max_fds: its RLIMIT_NOFILE; max_file_bytes: its
-        RLIMIT_FSIZE (a stand-in for a full disk: writes past it fail with EFBIG)."""
-        def limit():
+        RLIMIT_FSIZE (a stand-in for a full disk: writes past it fail with EFBIG).
+        inherit: [(socket, name)] passed the way systemd does (descriptors 3, 4, ... and
+        LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID); listen_pid="other" sets a pid that is not netd's.
+        """
+        inherit = inherit or []
+        sources = [sock.fileno() for sock, _ in inherit]
+
+        def child_setup():
             if max_fds is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))
             if max_file_bytes is not None:
                 resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+            # Move the sockets out of the way first: a source may already sit on 3 or 4.
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in sources]
+            for i, fd in enumerate(high):
+                os.dup2(fd, 3 + i, inheritable=True)
+                os.close(fd)
+
+        argv = [NETD, "-c", self.config_path]
+        env = dict(self.env)
+        if inherit:
+            env["LISTEN_FDS"] = str(len(inherit))
+            env["LISTEN_FDNAMES"] = ":".join(name for _, name in inherit)
+            # LISTEN_PID must be netd's own pid: sh learns it and execs netd under it.
+            pid = "$$" if listen_pid == "own" else "1"
+            argv = ["/bin/sh", "-c", f'LISTEN_PID={pid} exec "$@"', "sh"] + argv
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([NETD, "-c", self.config_path], stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=err, env=self.env,
-                                         preexec_fn=limit if (max_fds or max_file_bytes)
-                                         else None)
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                         env=env, close_fds=not inherit,
+                                         preexec_fn=child_setup if (max_fds or max_file_bytes
+                                                                    or inherit) else None)
         if wait:
             self.wait_listening()
         return self
