@@ -25,8 +25,14 @@ The command-line client for netd.
   send   [HOST[:PORT]] MESSAGE... [-W TIMEOUT] [--json]   to the ack service, RTT per reply
   sensor [HOST[:PORT]] [-c COUNT] [-i INTERVAL] [-W TIMEOUT] [--from FILE|-] [--json]
                                             stream readings, each ack's RTT, resend on reconnect
-  get    URL | HOST PORT PATH  [-o FILE] [-c] [--json]                    (not implemented yet)
-  selftest [-c FILE]                        probe every enabled service (not implemented yet)
+  get    URL | HOST PORT PATH  [-o FILE] [-c] [-W TIMEOUT] [--json]
+                                            download over HTTP/1.1: status, bytes, time to
+                                            first byte, total time, throughput; -c resumes
+  status [-c FILE | -s SOCKET] [--json]     a running netd's state from its control socket:
+                                            uptime, each service's counters, sensor data files
+  reload [-c FILE | -s SOCKET] [--json]     reload netd's config and print the outcome
+  selftest [-c FILE] [-W TIMEOUT] [--json]  check every service the config enables, end to
+                                            end, one line per service with its RTT
 
 HOST defaults to 127.0.0.1; ports to 7000 (ping, time), 7001 (send), 8889 (sensor),
 8080 (get). INTERVAL and TIMEOUT are seconds ("0.2") or durations ("200ms").
@@ -41,8 +47,9 @@ struct command {
 };
 
 constexpr command commands[] = {
-    {"ping", ping_command},     {"time", time_command}, {"send", send_command},
-    {"sensor", sensor_command}, {"get", nullptr},       {"selftest", nullptr},
+    {"ping", ping_command},     {"time", time_command},         {"send", send_command},
+    {"sensor", sensor_command}, {"get", get_command},           {"status", status_command},
+    {"reload", reload_command}, {"selftest", selftest_command},
 };
 
 }  // namespace
