@@ -1,13 +1,16 @@
 #include "log.hpp"
 
-#include <spdlog/async.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <charconv>
-#include <cstdio>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "proto/json_escape.hpp"
 #include "proto/timefmt.hpp"
@@ -15,74 +18,155 @@
 namespace netd::log {
 namespace {
 
-constexpr std::size_t queue_lines = 65536;
 constexpr std::string_view level_names[] = {"trace", "debug", "info", "warn", "error", "off"};
+// Lines wait at most this long before the writer picks them up under load...
+constexpr std::chrono::milliseconds batch_interval{10};
+// ...or until this much is queued, whichever comes first.
+constexpr std::size_t wake_bytes = 64 * 1024;
+// Past this much queued (the destination cannot keep up), new lines are dropped and counted
+// rather than let a slow disk or pipe stall the network threads or fill memory.
+constexpr std::size_t max_queued_bytes = 16 * 1024 * 1024;
 
-// Writes each line to stdout or to a file that can be reopened in place. Runs on spdlog's
-// writer thread only (plus reopen/retarget under the sink mutex).
-class line_sink final : public spdlog::sinks::base_sink<std::mutex> {
+// The one writer. Network threads append whole lines to `queued_` under a mutex held for a
+// memcpy; they wake the writer only when it sleeps idle or the queue is large, so a busy daemon
+// pays no thread wake-up per line (that was a context switch per request with spdlog's queue).
+// The writer takes everything queued every batch_interval and writes it with one write(2).
+class writer {
   public:
-    bool retarget(std::string_view path, std::string& error) {
-        std::lock_guard lock(mutex_);
-        return open_locked(std::string(path), error);
-    }
-    void reopen() {
-        std::lock_guard lock(mutex_);
-        std::string error;
-        if (path_ != "-") open_locked(path_, error);
-    }
-
-  protected:
-    void sink_it_(const spdlog::details::log_msg& msg) override {
-        if (!file_) return;
-        std::fwrite(msg.payload.data(), 1, msg.payload.size(), file_);
-        std::fputc('\n', file_);
-        std::fflush(file_);
-    }
-    void flush_() override {
-        if (file_) std::fflush(file_);
-    }
-
-  private:
-    bool open_locked(std::string path, std::string& error) {
-        std::FILE* f = stdout;
-        if (path != "-") {
-            f = std::fopen(path.c_str(), "ae");
-            if (!f) {
-                error = "cannot open log file '" + path + "': " + std::strerror(errno);
-                return false;
-            }
+    bool open(std::string_view path, std::string& error) {
+        int fd = open_path(path, error);
+        if (fd < 0) return false;
+        {
+            std::lock_guard lock(fd_mutex_);
+            set_fd_locked(fd, path);
         }
-        if (file_ && file_ != stdout) std::fclose(file_);
-        file_ = f;
-        path_ = std::move(path);
+        if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
         return true;
     }
 
-    std::FILE* file_ = nullptr;
+    void reopen() {
+        std::lock_guard lock(fd_mutex_);
+        if (path_ == "-") return;
+        std::string error;
+        int fd = open_path(path_, error);
+        if (fd >= 0) set_fd_locked(fd, path_);
+    }
+
+    void push(std::string_view text) {
+        bool wake = false;
+        {
+            std::lock_guard lock(queue_mutex_);
+            if (queued_.size() + text.size() + 1 > max_queued_bytes) {
+                ++dropped_;
+                return;
+            }
+            queued_.append(text);
+            queued_.push_back('\n');
+            wake = idle_ || queued_.size() >= wake_bytes;
+            idle_ = false;
+        }
+        if (wake) wake_.notify_one();
+    }
+
+    void stop() {
+        if (!thread_.joinable()) return;
+        {
+            std::lock_guard lock(queue_mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_one();
+        thread_.join();
+        std::lock_guard lock(fd_mutex_);
+        if (fd_ > 2) ::close(fd_);
+        fd_ = -1;
+    }
+
+    std::uint64_t dropped() {
+        std::lock_guard lock(queue_mutex_);
+        return dropped_;
+    }
+
+  private:
+    static int open_path(std::string_view path, std::string& error) {
+        if (path == "-") return STDOUT_FILENO;
+        std::string p(path);
+        int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (fd < 0) error = "cannot open log file '" + p + "': " + std::strerror(errno);
+        return fd;
+    }
+
+    void set_fd_locked(int fd, std::string_view path) {
+        if (fd_ > 2 && fd_ != fd) ::close(fd_);
+        fd_ = fd;
+        path_ = path;
+    }
+
+    void run() {
+        std::string batch;
+        std::uint64_t reported_dropped = 0;
+        for (;;) {
+            std::uint64_t dropped_now = 0;
+            bool stop = false;
+            {
+                std::unique_lock lock(queue_mutex_);
+                // Gather for an interval; only when a whole interval brought nothing, sleep
+                // until the next line (which then wakes us and is written at once). Going idle
+                // right after a write would cost a wake-up per line when the writer shares a
+                // core with the network thread.
+                auto gathered = [&] { return stopping_ || queued_.size() >= wake_bytes; };
+                if (!gathered()) wake_.wait_for(lock, batch_interval, gathered);
+                if (queued_.empty() && !stopping_) {
+                    idle_ = true;
+                    wake_.wait(lock, [&] { return stopping_ || !queued_.empty(); });
+                }
+                batch.swap(queued_);
+                queued_.clear();
+                dropped_now = dropped_;
+                stop = stopping_;
+            }
+            if (dropped_now != reported_dropped) {
+                batch += dropped_line(dropped_now - reported_dropped);
+                reported_dropped = dropped_now;
+            }
+            write_all(batch);
+            batch.clear();
+            if (stop) return;
+        }
+    }
+
+    static std::string dropped_line(std::uint64_t lines) {
+        std::string s = "{\"ts\":\"";
+        proto::append_rfc3339(s, proto::unix_micros_now());
+        s += "\",\"level\":\"warn\",\"event\":\"log_dropped\",\"lines\":";
+        s += std::to_string(lines);
+        s += ",\"why\":\"the log destination did not keep up\"}\n";
+        return s;
+    }
+
+    void write_all(std::string_view data) {
+        std::lock_guard lock(fd_mutex_);
+        while (!data.empty() && fd_ >= 0) {
+            auto n = ::write(fd_, data.data(), data.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return;  // a full disk or a closed pipe: these lines are lost
+            data.remove_prefix(static_cast<std::size_t>(n));
+        }
+    }
+
+    std::mutex queue_mutex_;
+    std::condition_variable wake_;
+    std::string queued_;
+    bool idle_ = false, stopping_ = false;
+    std::uint64_t dropped_ = 0;
+
+    std::mutex fd_mutex_;  ///< the destination: the writer while writing, reopen and reload
+    int fd_ = -1;
     std::string path_;
+    std::thread thread_;
 };
 
-std::shared_ptr<line_sink> sink;
-std::shared_ptr<spdlog::async_logger> logger;
+writer* out = nullptr;
 std::atomic<int> min_level{static_cast<int>(level::info)};
-
-spdlog::level::level_enum to_spdlog(level l) {
-    switch (l) {
-        case level::trace:
-            return spdlog::level::trace;
-        case level::debug:
-            return spdlog::level::debug;
-        case level::info:
-            return spdlog::level::info;
-        case level::warn:
-            return spdlog::level::warn;
-        case level::error:
-            return spdlog::level::err;
-        default:
-            return spdlog::level::off;
-    }
-}
 
 std::string& thread_buffer() {
     thread_local std::string buf = [] {
@@ -95,53 +179,44 @@ std::string& thread_buffer() {
 
 }  // namespace
 
-bool parse_level(std::string_view text, level& out) {
+bool parse_level(std::string_view text, level& out_level) {
     for (int i = 0; i < 5; ++i)
         if (text == level_names[i]) {
-            out = static_cast<level>(i);
+            out_level = static_cast<level>(i);
             return true;
         }
     return false;
 }
 
 bool open(std::string_view path, level min, std::string& error) {
-    sink = std::make_shared<line_sink>();
-    if (!sink->retarget(path, error)) return false;
-    spdlog::init_thread_pool(queue_lines, 1);
-    // Overrun, not block: a slow log destination must never stall the network threads.
-    logger = std::make_shared<spdlog::async_logger>("netd", sink, spdlog::thread_pool(),
-                                                    spdlog::async_overflow_policy::overrun_oldest);
-    logger->set_pattern("%v");
-    logger->set_level(spdlog::level::trace);
+    if (!out) out = new writer;  // never freed: lines may be logged until exit
+    if (!out->open(path, error)) return false;
     min_level = static_cast<int>(min);
     return true;
 }
 
 bool reconfigure(std::string_view path, level min, std::string& error) {
-    if (!sink->retarget(path, error)) return false;
+    if (!out->open(path, error)) return false;
     min_level = static_cast<int>(min);
     return true;
 }
 
 void reopen() {
-    if (sink) sink->reopen();
+    if (out) out->reopen();
 }
 
 void close() {
-    if (!logger) return;
-    logger->flush();
-    logger.reset();
-    spdlog::shutdown();
-    sink.reset();
+    if (!out) return;
+    min_level = static_cast<int>(level::off);
+    out->stop();
 }
 
 std::uint64_t dropped() {
-    auto pool = spdlog::thread_pool();
-    return pool ? pool->overrun_counter() : 0;
+    return out ? out->dropped() : 0;
 }
 
 bool enabled(level l) {
-    return logger && static_cast<int>(l) >= min_level.load(std::memory_order_relaxed);
+    return out && static_cast<int>(l) >= min_level.load(std::memory_order_relaxed);
 }
 
 line::line(level l, std::string_view event)
@@ -159,7 +234,7 @@ line::line(level l, std::string_view event)
 line::~line() {
     if (!active_) return;
     buf_ += '}';
-    logger->log(to_spdlog(level_), std::string_view(buf_));
+    out->push(buf_);
 }
 
 void line::key(std::string_view k) {

@@ -1,7 +1,7 @@
 #pragma once
 // JSON-lines logging: one object per line, first fields ts (RFC 3339 UTC, µs), level, event.
-// Lines are built on the calling thread and written by spdlog's async thread, so network threads
-// never wait on the log's disk or pipe.
+// Lines are built on the calling thread and written in batches by one writer thread, so network
+// threads never wait on the log's disk or pipe, nor wake a thread per line.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,9 +20,10 @@ bool open(std::string_view path, level min_level, std::string& error);
 bool reconfigure(std::string_view path, level min_level, std::string& error);
 /// Reopens the log file (SIGUSR1, after logrotate moved it).
 void reopen();
-/// Drains the queue and stops the writer thread; nothing is logged after this.
+/// Writes what is queued and stops the writer thread; nothing is logged after this.
 void close();
-/// Lines dropped because the queue was full (the writer fell behind).
+/// Lines dropped because the queue was full (the destination fell behind); the writer also
+/// logs them as a `log_dropped` line.
 std::uint64_t dropped();
 
 bool enabled(level l);

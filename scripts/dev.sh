@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ meson ninja-build pkg-config libasio-dev libtomlplusplus-dev libspdlog-dev
+packages=(g++ meson ninja-build pkg-config libasio-dev libtomlplusplus-dev libfmt-dev
           nlohmann-json3-dev doctest-dev netcat-openbsd python3 curl wget chromium debhelper dpkg-dev lintian systemd groff-base man-db)
 
 install_missing() {

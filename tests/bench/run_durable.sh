@@ -66,7 +66,7 @@ done
 
 # --- 1. what is missing -------------------------------------------------------------------
 PACKAGES=(redis-server redis-tools g++ meson ninja-build pkg-config python3 libasio-dev
-    libtomlplusplus-dev libspdlog-dev nlohmann-json3-dev doctest-dev)
+    libtomlplusplus-dev libfmt-dev nlohmann-json3-dev doctest-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
