@@ -277,7 +277,7 @@ class NetctlControlSelftestTest(NetctlControlTestCase):
         self.assertEqual(stored[0]["format"], "json")
         self.assertIs(stored[0]["data"]["netctl_selftest"], True)
         self.assertAlmostEqual(stored[0]["data"]["ts_us"] / 1e6, started, delta=30)
-        (get,) = netd.events("request", service="files")
+        (get,) = netd.wait_event("request", service="files")
         self.assertEqual((get["method"], get["path"], get["status"]), ("GET", "/", 200))
         self.assertIn("selftest", get["ua"])
         # The probes end their connections cleanly: netd counts no errors.
