@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "config_reader.hpp"
 #include "files_listing.hpp"
@@ -54,6 +55,9 @@ constexpr std::string_view overload_text =
 // The read buffer starts small (most heads are a few hundred bytes) and grows up to the head
 // limit only for clients that send big heads.
 constexpr std::size_t initial_buffer_bytes = 2048;
+// Buffers of idle connections wait here for the next connection on this thread with data.
+constexpr std::size_t max_pooled_buffers = 256;
+thread_local std::vector<std::string> buffer_pool;
 // Pipelined replies without a file body are gathered up to this much before a write.
 constexpr std::size_t max_gathered_bytes = 64 * 1024;
 // A body this long goes out before the connection yields to its neighbours on the thread.
@@ -104,14 +108,19 @@ struct response {
 // One HTTP connection: reads heads, answers them in order, and ends with one conn_close.
 class connection {
   public:
-    connection(const files_service& svc, session& s)
-        : svc_(svc), cfg_(svc.settings()), s_(s), in_(initial_buffer_bytes, '\0') {}
+    connection(const files_service& svc, session& s) : svc_(svc), cfg_(svc.settings()), s_(s) {}
+    ~connection() { release_buffer(); }
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
 
     asio::awaitable<void> run();
 
   private:
     enum class head_status { ready, error, closed };
     asio::awaitable<head_status> read_head(http::request& req, http::parse_result& parsed);
+    // The read buffer is held only while a head is being received (see release_buffer).
+    bool make_room();
+    void release_buffer();
     response answer(const http::request& req);
     void answer_file(const http::request& req, response& r, unique_fd fd, const struct stat& st,
                      std::string_view name);
@@ -134,7 +143,10 @@ class connection {
 };
 
 asio::awaitable<void> files_service::serve(session& s) {
-    s.socket.native_non_blocking(true);
+    // Reads are tried after the socket reports data and writes go straight to send(2) and
+    // sendfile(2): none of them may block.
+    std::error_code ignored;
+    s.socket.non_blocking(true, ignored);
     connection c(*this, s);
     co_await c.run();
 }
@@ -195,14 +207,8 @@ asio::awaitable<connection::head_status> connection::read_head(http::request& re
             have_ -= used_;
             used_ = 0;
         }
-        if (have_ == in_.size()) {
-            // The parser stops at the limits, so a full buffer at the limit is an oversized head.
-            if (in_.size() > cfg_.limits.max_head_bytes) {
-                parsed = {http::parse_status::error, 0, 431, "head too large"};
-                co_return head_status::error;
-            }
-            in_.resize(std::min(in_.size() * 2, cfg_.limits.max_head_bytes + 1));
-        }
+        // Nothing half-received: the connection is idle and gives its buffer back.
+        if (have_ == 0) release_buffer();
         if (have_ == 0) {
             // Waiting for a request: the first has header_timeout, the next ones idle_timeout.
             s_.expires_after(first_ ? cfg_.header_timeout : cfg_.idle_timeout,
@@ -213,8 +219,25 @@ asio::awaitable<connection::head_status> connection::read_head(http::request& re
             s_.expires_after(cfg_.header_timeout, "header timeout", timeout_reply);
             head_deadline_set = true;
         }
-        auto [ec, n] = co_await s_.socket.async_read_some(
-            asio::buffer(in_.data() + have_, in_.size() - have_), as_tuple(asio::use_awaitable));
+        std::error_code ec;
+        std::size_t n = 0;
+        for (;;) {
+            auto [wec] = co_await s_.socket.async_wait(asio::ip::tcp::socket::wait_read,
+                                                       as_tuple(asio::use_awaitable));
+            if (wec) {
+                ec = wec;
+                break;
+            }
+            if (!make_room()) {
+                // The parser stops at the limits, so a full buffer at the limit is an
+                // oversized head.
+                parsed = {http::parse_status::error, 0, 431, "head too large"};
+                s_.set_idle(false);
+                co_return head_status::error;
+            }
+            n = s_.socket.read_some(asio::buffer(in_.data() + have_, in_.size() - have_), ec);
+            if (ec != asio::error::would_block && ec != asio::error::try_again) break;
+        }
         s_.set_idle(false);
         if (ec == asio::error::eof) {
             eof_ = true;
@@ -233,6 +256,25 @@ asio::awaitable<connection::head_status> connection::read_head(http::request& re
             head_deadline_set = true;
         }
     }
+}
+
+bool connection::make_room() {
+    if (in_.empty() && !buffer_pool.empty()) {
+        in_ = std::move(buffer_pool.back());
+        buffer_pool.pop_back();
+    }
+    if (in_.empty()) in_.resize(initial_buffer_bytes);
+    if (have_ < in_.size()) return true;
+    if (in_.size() > cfg_.limits.max_head_bytes) return false;
+    in_.resize(std::min(in_.size() * 2, cfg_.limits.max_head_bytes + 1));
+    return true;
+}
+
+void connection::release_buffer() {
+    if (in_.size() == initial_buffer_bytes && buffer_pool.size() < max_pooled_buffers)
+        buffer_pool.push_back(std::move(in_));
+    std::string().swap(in_);
+    have_ = used_ = 0;
 }
 
 void connection::simple(response& r, const http::request& req, int status, std::string_view extra) {

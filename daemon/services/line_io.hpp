@@ -15,9 +15,14 @@ namespace netd {
 class session;
 struct line_settings;
 
+/// The buffer is held only while a message is being received: an idle connection gives it back
+/// to a per-thread pool, so ten thousand idle connections hold no read buffers.
 class line_io {
   public:
     line_io(session& s, const line_settings& settings);
+    ~line_io();
+    line_io(const line_io&) = delete;
+    line_io& operator=(const line_io&) = delete;
 
     /// The next framed step from the unread input (at end of input, the unterminated rest).
     proto::line_framer::step next();
@@ -41,6 +46,9 @@ class line_io {
     std::int64_t received_us() const { return received_us_; }
 
   private:
+    void acquire_buffer();
+    void release_buffer();
+
     session& s_;
     std::chrono::microseconds idle_timeout_;
     proto::line_framer framer_;
