@@ -76,6 +76,7 @@ def install_layout():
         "config": join(sysconfdir, "netd/netd.toml"),
         "logrotate": join(sysconfdir, "logrotate.d/netd"),
         "unit": join(unitdir, "netd.service"),
+        "socket_unit": join(unitdir, "netd.socket"),
         "sysusers": join(prefix, "lib/sysusers.d/netd.conf"),
         "tmpfiles": join(prefix, "lib/tmpfiles.d/netd.conf"),
         "sample_page": join(datadir, "netd/www/index.html"),

@@ -79,6 +79,7 @@ class DebTest(unittest.TestCase):
             "/etc/logrotate.d/netd",
             "/etc/netd/netd.toml",
             f"{unitdir}/netd.service",
+            f"{unitdir}/netd.socket",
             "/usr/bin/netctl",
             "/usr/lib/sysusers.d/netd.conf",
             "/usr/lib/tmpfiles.d/netd.conf",
@@ -118,6 +119,10 @@ class DebTest(unittest.TestCase):
         self.assertRegex(postinst, r"systemd-sysusers .* netd\.conf")
         self.assertRegex(postinst, r"systemd-tmpfiles .*--create netd\.conf")
         self.assertIn("deb-systemd-invoke stop 'netd.service'", self.script("prerm"))
+        # netd.socket is opt-in: installing neither starts it nor enables it unless the admin
+        # had (dh_installsystemd --no-enable: only "was-enabled" units are enabled again).
+        self.assertIn("deb-systemd-helper debian-installed 'netd.socket'", postinst)
+        self.assertNotRegex(postinst, r"deb-systemd-invoke \S+ 'netd.socket'")
         postrm = self.script("postrm")
         self.assertIn("rm -rf /var/lib/netd /var/log/netd", postrm)
         self.assertIn("deb-systemd-helper purge 'netd.service'", postrm)

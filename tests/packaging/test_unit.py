@@ -50,6 +50,20 @@ class UnitTest(unittest.TestCase):
         os.mkdir(work)
         status, output = pkgtest.verify_unit(unit, destdir, work)
         self.assertEqual((status, output), (0, ""), "systemd-analyze verify")
+        # The socket unit next to its service (verify_unit left the service's copy in work).
+        socket_unit = destdir + pkgtest.install_layout()["socket_unit"]
+        status, output = pkgtest.verify_unit(socket_unit, destdir, work)
+        self.assertEqual((status, output), (0, ""), "systemd-analyze verify netd.socket")
+
+    def test_socket_unit_listens_where_the_installed_config_does(self):
+        # netd matches inherited sockets to services by address: the two lists must agree.
+        with open(os.path.join(pkgtest.PACKAGING, "netd.socket")) as f:
+            sock = directives(f.read())
+        with open(os.path.join(pkgtest.PACKAGING, "netd.toml")) as f:
+            listens = re.findall(r'(?m)^listen = \["([^"]+)"\]', f.read())
+        self.assertEqual(len(listens), 4)
+        self.assertEqual(sorted(sock["ListenStream"]), sorted(listens))
+        self.assertEqual(sock["WantedBy"], ["sockets.target"])
 
     def test_service_contract(self):
         d = self.d
