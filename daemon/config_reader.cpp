@@ -43,12 +43,34 @@ std::string_view type_name(const toml::node& node) {
     }
 }
 
+// Messages quote keys and values, which TOML lets hold any character; an error stays one line
+// ("file:line:col: ...") with control characters written as TOML escapes.
+std::string one_line(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        auto u = static_cast<unsigned char>(c);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (u < 0x20 || u == 0x7f) {
+            constexpr char hex[] = "0123456789ABCDEF";
+            out += "\\u00";
+            out += hex[u >> 4];
+            out += hex[u & 15];
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 void diagnostics::add(const toml::source_region& where, std::string_view message) {
     entries_.push_back({where.begin.line, where.begin.column,
                         file + ":" + std::to_string(where.begin.line) + ":" +
-                            std::to_string(where.begin.column) + ": " + std::string(message)});
+                            std::to_string(where.begin.column) + ": " + one_line(message)});
 }
 
 std::vector<std::string> diagnostics::errors() const {

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ meson ninja-build pkg-config libasio-dev libtomlplusplus-dev libfmt-dev
-          nlohmann-json3-dev doctest-dev netcat-openbsd python3 curl wget chromium debhelper dpkg-dev lintian systemd groff-base man-db)
+          nlohmann-json3-dev doctest-dev netcat-openbsd python3 curl wget chromium debhelper dpkg-dev lintian systemd groff-base man-db clang libclang-rt-14-dev)
 
 install_missing() {
     local missing=()

@@ -15,6 +15,10 @@ void append_uint(std::string& out, std::uint64_t v) {
 
 result<ack_template> ack_template::parse(std::string_view text) {
     using r = result<ack_template>;
+    // Checked first: a newline inside a would-be placeholder must not reach the error message,
+    // which is one line.
+    if (text.find_first_of("\r\n") != std::string_view::npos)
+        return r::fail("a reply is one line: no newline in the template");
     ack_template t;
     std::string literal;
     auto flush = [&] {
@@ -31,8 +35,6 @@ result<ack_template> ack_template::parse(std::string_view text) {
         if (c == '}')
             return r::fail("'}' without '{' at offset " + std::to_string(i) +
                            " (write '}}' for a brace)");
-        if (c == '\n' || c == '\r')
-            return r::fail("a reply is one line: no newline in the template");
         if (c != '{') {
             literal += c;
             continue;
