@@ -481,7 +481,8 @@ asio::awaitable<bool> connection::send(std::string_view data, int flags) {
         }
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            s_.set_reason(std::error_code(errno, std::system_category()));
+            // Asio's system category (not std's): set_reason() then names a reset "reset".
+            s_.set_reason(std::error_code(errno, asio::system_category()));
             co_return false;
         }
         // A client that stops reading is cut off send_timeout after its last progress.
@@ -529,7 +530,8 @@ asio::awaitable<bool> connection::send_file(response& r) {
         }
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            s_.set_reason(std::error_code(errno, std::system_category()));
+            // Asio's system category (not std's): set_reason() then names a reset "reset".
+            s_.set_reason(std::error_code(errno, asio::system_category()));
             co_return false;
         }
         s_.expires_after(cfg_.send_timeout, "send timeout");
