@@ -10,7 +10,6 @@
 //  - afterwards a fresh ping still gets pong, and every session ends once its client is gone;
 //  - every log line is one JSON object, and no session ever ends in an exception;
 //  - every line in the sensor data file is one JSON object.
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -262,10 +261,16 @@ struct exchange_result {
     bool reset = false;  // the connection was reset (by either side)
 };
 
+// False once `until` has passed. libFuzzer's -timeout alarm interrupts poll (EINTR): go on.
 bool wait_for(int fd, short events, clock_type::time_point until) {
-    auto left = std::chrono::duration_cast<milliseconds>(until - clock_type::now()).count();
-    pollfd p{fd, events, 0};
-    return left > 0 && ::poll(&p, 1, static_cast<int>(left)) > 0;
+    for (;;) {
+        auto left = std::chrono::duration_cast<milliseconds>(until - clock_type::now()).count();
+        if (left <= 0) return false;
+        pollfd p{fd, events, 0};
+        int n = ::poll(&p, 1, static_cast<int>(left) + 1);
+        if (n > 0) return true;
+        if (n < 0 && errno != EINTR) fail("poll: %s", std::strerror(errno));
+    }
 }
 
 void abortive_close(int fd) {
@@ -279,16 +284,20 @@ void abortive_close(int fd) {
 exchange_result exchange(std::uint16_t port, std::string_view payload, ending how) {
     exchange_result r;
     const auto until = clock_type::now() + reply_deadline;
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-        fail("connect to port %u: %s", port, std::strerror(errno));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        int error = errno;
+        socklen_t len = sizeof error;
+        if ((error == EINPROGRESS || error == EINTR) && wait_for(fd, POLLOUT, until))
+            ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);
+        if (error != 0) fail("connect to port %u: %s", port, std::strerror(error));
+    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 
     auto read_some = [&] {
         char buf[16384];
@@ -335,7 +344,7 @@ exchange_result exchange(std::uint16_t port, std::string_view payload, ending ho
         if (r.eof || r.reset) break;
         if (!wait_for(fd, POLLIN, until)) {
             ::close(fd);
-            fail("no close %lld ms after a half-close (got %zu bytes)",
+            fail("no close within %lld ms (got %zu bytes)",
                  static_cast<long long>(reply_deadline.count()), r.reply.size());
         }
     }
