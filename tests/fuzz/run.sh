@@ -55,6 +55,7 @@ if ! command -v clang++ >/dev/null ||
         echo "run.sh: skipping the fuzz smoke run (with CI=true this is an error)" >&2
         exit 77
     fi
+    $smoke && echo "run.sh: CI=true: the fuzz smoke run must not be skipped" >&2
     exit 1
 fi
 
