@@ -20,9 +20,9 @@ struct request {
     std::string_view method_text;  ///< as sent
     std::string_view target;       ///< as sent: "/a%20b?x=1"; absolute-form reduced to its path
     int version_major = 1, version_minor = 1;  ///< 1.2 and up are read as 1.1
-    bool keep_alive = true;        ///< from the version and any Connection header
+    bool keep_alive = true;                    ///< from the version and any Connection header
     bool has_host = false;
-    bool has_body = false;         ///< Content-Length > 0 or any Transfer-Encoding
+    bool has_body = false;  ///< Content-Length > 0 or any Transfer-Encoding
     std::uint64_t content_length = 0;
     // The headers netd acts on, empty when absent (values trimmed of spaces and tabs).
     std::string_view host, user_agent, range, if_range, if_none_match, if_modified_since;
@@ -36,9 +36,9 @@ enum class parse_status {
 
 struct parse_result {
     parse_status status = parse_status::incomplete;
-    std::size_t head_bytes = 0;    ///< up to and including the blank line, when complete
-    int error_status = 0;          ///< 400, 414, 431, 501, 505 when status is error
-    std::string_view error_reason; ///< short, static text for the log: "bare CR", ...
+    std::size_t head_bytes = 0;     ///< up to and including the blank line, when complete
+    int error_status = 0;           ///< 400, 414, 431, 501, 505 when status is error
+    std::string_view error_reason;  ///< short, static text for the log: "bare CR", ...
 };
 
 /// Parses the request head at the start of `buf`. Leading empty lines (RFC 9112 2.2) are skipped.
