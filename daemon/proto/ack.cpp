@@ -1,17 +1,10 @@
 #include "ack.hpp"
+#include "append.hpp"
 
 #include <charconv>
 
 namespace netd::proto {
-namespace {
-
-void append_uint(std::string& out, std::uint64_t v) {
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, end);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 result<ack_template> ack_template::parse(std::string_view text) {
     using r = result<ack_template>;

@@ -1,4 +1,5 @@
 #include "files_listing.hpp"
+#include "proto/append.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@ namespace netd::files_listing {
 namespace {
 
 namespace http = proto::http;
+using proto::append_uint;
 
 // A listing is built in memory: past this many entries the rest is left out (and said so).
 constexpr std::size_t max_entries = 10000;
@@ -28,12 +30,6 @@ struct entry {
     std::uint64_t size = 0;
     std::int64_t mtime_us = 0;
 };
-
-void append_uint(std::string& out, std::uint64_t v) {
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, end);
-}
 
 // "2026-11-22 02:40" (UTC): a listing is read by people.
 void append_minute(std::string& out, std::int64_t unix_us) {

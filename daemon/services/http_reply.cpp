@@ -1,4 +1,5 @@
 #include "http_reply.hpp"
+#include "proto/append.hpp"
 
 #include <charconv>
 #include <ctime>
@@ -6,6 +7,8 @@
 #include "proto/http_date.hpp"
 
 namespace netd::http_reply {
+
+using proto::append_uint;
 
 std::string_view reason_phrase(int status) {
     switch (status) {
@@ -62,12 +65,6 @@ std::string_view date_header() {
         cached_second = now;
     }
     return cached;
-}
-
-void append_uint(std::string& out, std::uint64_t v) {
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, end);
 }
 
 }  // namespace

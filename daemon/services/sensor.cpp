@@ -1,4 +1,5 @@
 #include "sensor.hpp"
+#include "proto/append.hpp"
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
@@ -20,6 +21,8 @@
 namespace netd {
 namespace {
 
+using proto::append_uint;
+
 using asio::experimental::as_tuple;
 using status = proto::line_framer::status;
 
@@ -28,12 +31,6 @@ struct reply_item {
     enum kind { pong, reading, too_long } what;
     std::uint64_t seq;
 };
-
-void append_uint(std::string& out, std::uint64_t v) {
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, end);
-}
 
 // Waits on the session's own executor for the writer thread's verdict on one batch.
 asio::awaitable<std::string> store_batch(sensor_store& store, std::string lines, durability mode) {
