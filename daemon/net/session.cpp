@@ -6,7 +6,6 @@
 
 #include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <stdexcept>
@@ -15,18 +14,49 @@
 
 namespace netd {
 
-session::session(asio::ip::tcp::socket sock, std::uint64_t conn_id, std::string_view name)
-    : socket(std::move(sock)), id(conn_id), service_name(name), timer_(socket.get_executor()) {}
+session::session(asio::ip::tcp::socket sock, std::uint64_t conn_id, std::string_view name,
+                 std::shared_ptr<service> service_impl, deadline_queue& deadlines,
+                 std::chrono::microseconds alive_interval)
+    : socket(std::move(sock)),
+      id(conn_id),
+      service_name(name),
+      impl(std::move(service_impl)),
+      deadlines_(deadlines),
+      alive_interval_(alive_interval) {
+    deadline_.owner = alive_.owner = this;
+    deadline_.on_expire = &session::on_deadline;
+    alive_.on_expire = &session::on_alive;
+    deadlines_.set(alive_, alive_interval_, started);
+}
 
 void session::expires_after(std::chrono::microseconds d, std::string_view reason,
                             std::string_view farewell) {
-    auto when = clock::now() + d;
     deadline_reason_ = reason;
     deadline_farewell_ = farewell;
-    deadline_ = when;
-    // The watchdog sleeps until the timer's expiry and then looks at deadline_ again: only a
-    // deadline before that moment needs to wake it (a cancel costs a handler run).
-    if (when < timer_.expiry()) timer_.cancel();
+    deadlines_.set(deadline_, d);
+}
+
+void session::on_deadline(void* self) {
+    auto& s = *static_cast<session*>(self);
+    if (!s.socket.is_open()) return;
+    if (!s.deadline_farewell_.empty()) {
+        // Never blocks: a farewell that does not fit in the send buffer is dropped.
+        auto n = ::send(s.socket.native_handle(), s.deadline_farewell_.data(),
+                        s.deadline_farewell_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) s.bytes_out += static_cast<std::uint64_t>(n);
+    }
+    s.abort(s.deadline_reason_);
+}
+
+void session::on_alive(void* self) {
+    auto& s = *static_cast<session*>(self);
+    if (!s.socket.is_open()) return;
+    {
+        log::line line(log::level::info, "conn_alive");
+        s.describe(line);
+    }
+    // From now, not from when it was due, so that the lane stays in order.
+    s.deadlines_.set(s.alive_, s.alive_interval_);
 }
 
 void session::set_reason(std::string_view reason) {
@@ -79,39 +109,6 @@ asio::awaitable<void> session::linger() {
     }
 }
 
-asio::awaitable<void> session::watchdog(std::chrono::microseconds alive_interval) {
-    using asio::experimental::as_tuple;
-    auto next_alive = started + alive_interval;
-    for (;;) {
-        // Once the socket is closed there is nothing to watch; wait for the || to cancel us, so
-        // that the service (which may be waiting on something other than the socket) ends first.
-        timer_.expires_at(socket.is_open() ? std::min(deadline_, next_alive)
-                                           : clock::time_point::max());
-        co_await timer_.async_wait(as_tuple(asio::use_awaitable));
-        // The service finished (the || around us cancels): stop watching. A plain
-        // timer_.cancel() only means the deadline moved.
-        auto state = co_await asio::this_coro::cancellation_state;
-        if (state.cancelled() != asio::cancellation_type::none) co_return;
-        if (!socket.is_open()) continue;
-        auto now = clock::now();
-        if (now >= deadline_) {
-            if (!deadline_farewell_.empty()) {
-                // Never blocks: a farewell that does not fit in the send buffer is dropped.
-                auto n = ::send(socket.native_handle(), deadline_farewell_.data(),
-                                deadline_farewell_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-                if (n > 0) bytes_out += static_cast<std::uint64_t>(n);
-            }
-            abort(deadline_reason_);
-            deadline_ = clock::time_point::max();
-        }
-        if (now >= next_alive) {
-            log::line line(log::level::info, "conn_alive");
-            describe(line);
-            next_alive += alive_interval;
-        }
-    }
-}
-
 void session::capture_rtt() {
     if (!socket.is_open()) return;
     tcp_info info{};
@@ -124,7 +121,8 @@ void session::close() {
     capture_rtt();
     std::error_code ignored;
     socket.close(ignored);
-    timer_.cancel();
+    deadline_.unlink();
+    alive_.unlink();
 }
 
 void session::describe(log::line& line) {
@@ -139,15 +137,17 @@ void session::describe(log::line& line) {
         .unum("bytes_out", bytes_out)
         .num("rtt_us", rtt_us_);
     for (std::size_t i = 0; i < counter_count_; ++i)
-        line.num(counters_[i].first, counters_[i].second);
+        line.num((*counters_)[i].first, (*counters_)[i].second);
 }
 
 std::int64_t& session::counter(std::string_view name) {
+    if (!counters_) counters_ = std::make_unique<counter_block>();
+    auto& c = *counters_;
     for (std::size_t i = 0; i < counter_count_; ++i)
-        if (counters_[i].first == name) return counters_[i].second;
+        if (c[i].first == name) return c[i].second;
     if (counter_count_ == max_counters) throw std::logic_error("session: too many counters");
-    counters_[counter_count_] = {name, 0};
-    return counters_[counter_count_++].second;
+    c[counter_count_] = {name, 0};
+    return c[counter_count_++].second;
 }
 
 }  // namespace netd

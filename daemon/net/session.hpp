@@ -1,15 +1,21 @@
 #pragma once
-// One accepted connection: its socket, counters, deadline and the reason it ended. The service's
-// coroutine and the watchdog share it on one thread, so nothing here needs a lock.
+// One accepted connection: its socket, counters, deadline and the reason it ended. Everything
+// here runs on its worker's thread, so nothing needs a lock.
+//
+// A connection waiting for its next request holds no coroutine: the service parks it (park())
+// and returns, the worker waits for input with a small read into wake_buffer, and calls the
+// service again with those bytes (take_woken()). What the service keeps meanwhile is in `state`.
 #include <array>
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "net/deadlines.hpp"
 
 namespace netd {
 
@@ -17,16 +23,29 @@ namespace log {
 class line;
 }
 
+class service;
+
 class session {
   public:
     using clock = std::chrono::steady_clock;
 
-    session(asio::ip::tcp::socket socket, std::uint64_t id, std::string_view service_name);
+    /// What a service keeps for a parked connection.
+    struct conn_state {
+        virtual ~conn_state() = default;
+    };
+
+    session(asio::ip::tcp::socket socket, std::uint64_t id, std::string_view service_name,
+            std::shared_ptr<service> impl, deadline_queue& deadlines,
+            std::chrono::microseconds alive_interval);
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
 
     asio::ip::tcp::socket socket;
     const std::uint64_t id;
     const std::string_view service_name;  ///< points at a registry name: static storage
-    std::string peer, local;
+    const std::shared_ptr<service> impl;
+    std::unique_ptr<conn_state> state;  ///< the service's, kept while the connection is parked
+    std::string peer;
     std::uint64_t messages = 0, bytes_in = 0, bytes_out = 0;
     const clock::time_point started = clock::now();
 
@@ -36,6 +55,19 @@ class session {
                        std::string_view farewell = {});
     /// Marks the connection as waiting for a new request: a graceful stop may end it now.
     void set_idle(bool idle) { idle_ = idle; }
+    bool idle() const { return idle_; }
+
+    /// Called by a service that returns from serve() to wait for the next request: the worker
+    /// calls serve() again once input arrives (the first bytes: take_woken()).
+    void park() { parked_ = true; }
+    /// True once if the service parked the connection.
+    bool take_park() { return std::exchange(parked_, false); }
+    /// Where the worker reads a parked connection's first bytes.
+    static constexpr std::size_t wake_bytes = 64;
+    std::array<char, wake_bytes>& wake_buffer() { return wake_; }
+    void set_woken(std::size_t n) { woken_ = static_cast<std::uint8_t>(n); }
+    /// The bytes that woke a parked connection (empty if none); they are the service's now.
+    std::string_view take_woken() { return {wake_.data(), std::exchange(woken_, 0)}; }
     /// True once the daemon is stopping: finish the current request, then return.
     bool stopping() const { return stopping_; }
     /// Records why the connection ended; the first reason given wins.
@@ -53,9 +85,7 @@ class session {
     asio::awaitable<void> linger();
     /// Ends the connection now (deadline passed, forced stop).
     void abort(std::string_view reason);
-    /// Runs beside the service: enforces the deadline and logs conn_alive every alive_interval.
-    asio::awaitable<void> watchdog(std::chrono::microseconds alive_interval);
-    /// Reads the kernel's RTT and closes the socket; call once the service returned.
+    /// Reads the kernel's RTT and closes the socket; call once the service returned for good.
     void close();
     /// Appends the conn_close / conn_alive fields.
     void describe(log::line& line);
@@ -65,16 +95,23 @@ class session {
     static constexpr std::size_t max_counters = 8;
 
   private:
-    void capture_rtt();
+    using counter_block = std::array<std::pair<std::string_view, std::int64_t>, max_counters>;
 
-    asio::steady_timer timer_;
-    clock::time_point deadline_ = clock::time_point::max();
+    void capture_rtt();
+    static void on_deadline(void* self);
+    static void on_alive(void* self);
+
+    deadline_queue& deadlines_;
+    deadline_queue::hook deadline_, alive_;
+    std::chrono::microseconds alive_interval_;
     std::string_view deadline_reason_, deadline_farewell_;
     std::string reason_;
     std::int64_t rtt_us_ = -1;
-    std::array<std::pair<std::string_view, std::int64_t>, max_counters> counters_{};
-    std::size_t counter_count_ = 0;
-    bool idle_ = false, stopping_ = false;
+    std::unique_ptr<counter_block> counters_;  ///< only the services that count something
+    std::uint8_t counter_count_ = 0;
+    std::uint8_t woken_ = 0;
+    bool idle_ = false, stopping_ = false, parked_ = false;
+    std::array<char, wake_bytes> wake_;
 };
 
 }  // namespace netd

@@ -7,7 +7,6 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -18,7 +17,6 @@ namespace netd {
 namespace {
 
 using asio::experimental::as_tuple;
-using namespace asio::experimental::awaitable_operators;
 
 constexpr auto min_accept_backoff = std::chrono::milliseconds(10);
 constexpr auto max_accept_backoff = std::chrono::seconds(1);
@@ -67,7 +65,22 @@ auto log_failure(std::string_view what) {
 }  // namespace
 
 worker::worker(shared_state& shared, std::function<void()> on_done)
-    : shared_(shared), on_done_(std::move(on_done)), work_(io_.get_executor()) {}
+    : shared_(shared), on_done_(std::move(on_done)), work_(io_.get_executor()) {
+    deadlines_.rearm_owner = this;
+    deadlines_.rearm = [](void* self, deadline_queue::clock::time_point at) {
+        static_cast<worker*>(self)->arm_deadlines(at);
+    };
+}
+
+void worker::arm_deadlines(deadline_queue::clock::time_point at) {
+    // Re-arming cancels the wait in flight; its handler sees operation_aborted and does nothing.
+    deadline_timer_.expires_at(at);
+    deadline_timer_.async_wait([this](std::error_code ec) {
+        if (ec) return;
+        auto next = deadlines_.expire();
+        if (next != deadline_queue::clock::time_point::max()) arm_deadlines(next);
+    });
+}
 
 worker::~worker() {
     join();
@@ -100,6 +113,7 @@ void worker::stop() {
         listeners_.clear();
         for (auto& s : sessions_)
             s.request_stop();
+        if (sessions_.empty()) deadline_timer_.cancel();
         work_.reset();  // run() returns once the last session and accept loop have ended
     });
 }
@@ -214,34 +228,70 @@ void worker::admit(listener& l, asio::ip::tcp::socket socket) {
     ++totals.connections;
     ++totals.open;
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    auto local = endpoint_text(socket.local_endpoint(ec));
     auto id = shared_.next_conn_id.fetch_add(1);
-    auto it = sessions_.emplace(sessions_.end(), std::move(socket), id, l.spec.service_name);
+    auto it =
+        sessions_.emplace(sessions_.end(), std::move(socket), id, l.spec.service_name, l.spec.impl,
+                          deadlines_, std::chrono::microseconds(shared_.alive_interval_us.load()));
     it->peer = endpoint_text(peer_ep);
-    it->local = endpoint_text(it->socket.local_endpoint(ec));
-    asio::co_spawn(io_, run_session(it, l.spec.impl), log_failure("session"));
+    log::line(log::level::info, "conn_open")
+        .str("service", it->service_name)
+        .unum("conn", it->id)
+        .str("peer", it->peer)
+        .str("local", local);
+    resume(it);
 }
 
-asio::awaitable<void> worker::run_session(std::list<session>::iterator it,
-                                          std::shared_ptr<service> impl) {
-    session& s = *it;
-    log::line(log::level::info, "conn_open")
-        .str("service", s.service_name)
-        .unum("conn", s.id)
-        .str("peer", s.peer)
-        .str("local", s.local);
-    auto guarded = [&]() -> asio::awaitable<void> {
-        // An exception here is a bug in a service: log it, end this connection, keep serving.
-        try {
-            co_await impl->serve(s);
-        } catch (const std::exception& e) {
-            s.set_reason("internal error");
-            log::line(log::level::error, "error")
-                .str("what", "session")
-                .unum("conn", s.id)
-                .str("why", e.what());
+namespace {
+
+// A service's serve(), with an exception (a bug in a service) ending only this connection.
+asio::awaitable<void> serve_guarded(session& s) {
+    try {
+        co_await s.impl->serve(s);
+    } catch (const std::exception& e) {
+        s.take_park();
+        s.set_reason("internal error");
+        log::line(log::level::error, "error")
+            .str("what", "session")
+            .unum("conn", s.id)
+            .str("why", e.what());
+    }
+}
+
+}  // namespace
+
+void worker::resume(session_ref it) {
+    asio::co_spawn(io_, serve_guarded(*it), [this, it](std::exception_ptr e) {
+        if (e) {
+            log_failure("session")(e);
+            it->set_reason("internal error");
         }
-    };
-    co_await (guarded() || s.watchdog(std::chrono::microseconds(shared_.alive_interval_us.load())));
+        if (it->take_park() && !e && it->socket.is_open())
+            park(it);
+        else
+            finish(it);
+    });
+}
+
+void worker::park(session_ref it) {
+    // A read, not a wait: Asio queues it without an epoll_ctl when the socket was drained, and
+    // its few bytes are all a parked connection holds.
+    it->set_idle(true);
+    auto& buf = it->wake_buffer();
+    it->socket.async_read_some(asio::buffer(buf), [this, it](std::error_code ec, std::size_t n) {
+        it->set_idle(false);
+        if (ec) {
+            it->set_reason(ec);
+            finish(it);
+            return;
+        }
+        it->set_woken(n);
+        resume(it);
+    });
+}
+
+void worker::finish(session_ref it) {
+    session& s = *it;
     s.close();
     {
         log::line line(log::level::info, "conn_close");
@@ -256,6 +306,8 @@ asio::awaitable<void> worker::run_session(std::list<session>::iterator it,
     --totals.open;
     sessions_.erase(it);
     shared_.open_connections.fetch_sub(1);
+    // The deadline timer is the last thing that would keep a stopping worker's run() going.
+    if (stopping_ && sessions_.empty()) deadline_timer_.cancel();
 }
 
 }  // namespace netd

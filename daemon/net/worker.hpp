@@ -6,6 +6,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/deadlines.hpp"
 #include "net/session.hpp"
 #include "proto/address.hpp"
 #include "services/service.hpp"
@@ -88,15 +90,24 @@ class worker {
 
     void apply(std::vector<listener_spec> specs);
     asio::awaitable<void> accept_loop(std::shared_ptr<listener> l);
+    using session_ref = std::list<session>::iterator;
+
     void admit(listener& l, asio::ip::tcp::socket socket);
-    asio::awaitable<void> run_session(std::list<session>::iterator it,
-                                      std::shared_ptr<service> impl);
+    /// Runs the service on the connection until it ends or parks.
+    void resume(session_ref it);
+    /// Waits for input without a coroutine, then resumes.
+    void park(session_ref it);
+    /// Logs conn_close and forgets the connection.
+    void finish(session_ref it);
+    void arm_deadlines(deadline_queue::clock::time_point at);
 
     shared_state& shared_;
     std::function<void()> on_done_;
     asio::io_context io_{1};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
     std::map<std::string, std::shared_ptr<listener>> listeners_;
+    deadline_queue deadlines_;  ///< of every session here; before sessions_, which use it
+    asio::steady_timer deadline_timer_{io_};
     std::list<session> sessions_;
     bool stopping_ = false;
     std::thread thread_;

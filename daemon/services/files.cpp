@@ -108,15 +108,20 @@ struct response {
 // One HTTP connection: reads heads, answers them in order, and ends with one conn_close.
 class connection {
   public:
-    connection(const files_service& svc, session& s) : svc_(svc), cfg_(svc.settings()), s_(s) {}
+    // A connection is made afresh each time the session wakes: between requests it is parked
+    // and holds nothing. No byte received yet means it still waits for its first request.
+    connection(const files_service& svc, session& s)
+        : svc_(svc), cfg_(svc.settings()), s_(s), first_(s.bytes_in == 0) {}
     ~connection() { release_buffer(); }
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
+    /// Takes the bytes that woke the parked session.
+    void feed(std::string_view bytes);
     asio::awaitable<void> run();
 
   private:
-    enum class head_status { ready, error, closed };
+    enum class head_status { ready, error, closed, parked };
     asio::awaitable<head_status> read_head(http::request& req, http::parse_result& parsed);
     // The read buffer is held only while a head is being received (see release_buffer).
     bool make_room();
@@ -138,7 +143,7 @@ class connection {
     session& s_;
     std::string in_, out_;
     std::size_t have_ = 0, used_ = 0;
-    bool eof_ = false, first_ = true;
+    bool eof_ = false, first_;
     session::clock::time_point request_started_{};
 };
 
@@ -146,9 +151,20 @@ asio::awaitable<void> files_service::serve(session& s) {
     // Reads are tried after the socket reports data and writes go straight to send(2) and
     // sendfile(2): none of them may block.
     std::error_code ignored;
-    s.socket.non_blocking(true, ignored);
+    if (!s.socket.non_blocking()) s.socket.non_blocking(true, ignored);
     connection c(*this, s);
+    c.feed(s.take_woken());
     co_await c.run();
+}
+
+void connection::feed(std::string_view bytes) {
+    if (bytes.empty()) return;
+    make_room();  // the smallest buffer holds the wake buffer's bytes
+    std::memcpy(in_.data() + have_, bytes.data(), bytes.size());
+    have_ += bytes.size();
+    s_.bytes_in += bytes.size();
+    request_started_ = session::clock::now();
+    first_ = false;
 }
 
 asio::awaitable<void> connection::run() {
@@ -156,7 +172,8 @@ asio::awaitable<void> connection::run() {
         http::request req;
         http::parse_result parsed;
         auto got = co_await read_head(req, parsed);
-        if (got == head_status::closed) co_return;
+        if (got == head_status::parked) s_.park();
+        if (got == head_status::closed || got == head_status::parked) co_return;
         ++s_.messages;
         response r;
         if (got == head_status::error) {
@@ -213,7 +230,7 @@ asio::awaitable<connection::head_status> connection::read_head(http::request& re
             // Waiting for a request: the first has header_timeout, the next ones idle_timeout.
             s_.expires_after(first_ ? cfg_.header_timeout : cfg_.idle_timeout,
                              first_ ? "header timeout" : "idle timeout");
-            s_.set_idle(true);
+            co_return head_status::parked;  // the worker waits for the next request
         } else if (!head_deadline_set) {
             // The whole head within header_timeout of its first byte: not reset by each byte.
             s_.expires_after(cfg_.header_timeout, "header timeout", timeout_reply);

@@ -76,58 +76,94 @@ void line_io::compact() {
 
 asio::awaitable<bool> line_io::write(std::string& out) {
     if (out.empty()) co_return true;
-    s_.expires_after(idle_timeout_, "write timeout");
-    auto [ec, n] =
-        co_await asio::async_write(s_.socket, asio::buffer(out), as_tuple(asio::use_awaitable));
-    s_.bytes_out += n;
+    // Most replies fit in the socket buffer: send them now, without a trip through the reactor.
+    std::error_code ec;
+    auto sent = s_.socket.write_some(asio::buffer(out), ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+        s_.set_reason(ec);
+        co_return false;
+    }
+    s_.bytes_out += sent;
+    if (sent == out.size()) {
+        out.clear();
+        co_return true;
+    }
+    // The rest waits in this frame: `out` may be the thread's reply_buffer(), which other
+    // connections use while this one waits.
+    std::string rest(out, sent);
     out.clear();
-    if (ec) s_.set_reason(ec);
-    co_return !ec;
+    s_.expires_after(idle_timeout_, "write timeout");
+    auto [wec, n] =
+        co_await asio::async_write(s_.socket, asio::buffer(rest), as_tuple(asio::use_awaitable));
+    s_.bytes_out += n;
+    if (wec) s_.set_reason(wec);
+    co_return !wec;
 }
 
-asio::awaitable<bool> line_io::read() {
-    if (eof_) co_return false;
+std::string& line_io::reply_buffer() {
+    thread_local std::string buffer;
+    buffer.clear();
+    return buffer;
+}
+
+void line_io::received(std::size_t n) {
+    have_ += n;
+    s_.bytes_in += n;
+    received_us_ = proto::unix_micros_now();
+    // The classic-client test costs a FIONREAD, so only the first message pays it.
+    std::error_code aec;
+    if (framer_.current() == proto::line_framer::mode::unknown)
+        quiet_ = have_ < buf_.size() && s_.socket.available(aec) == 0 && !aec;
+}
+
+void line_io::feed(std::string_view bytes) {
+    if (bytes.empty()) return;
+    acquire_buffer();
+    // A tiny max_line can make the line buffer smaller than the wake buffer.
+    if (buf_.size() < have_ + bytes.size()) buf_.resize(have_ + bytes.size());
+    std::memcpy(buf_.data() + have_, bytes.data(), bytes.size());
+    auto n = bytes.size();
+    // A full wake buffer may have left more behind: take it now, as one read (a classic
+    // client's message is whatever one read returns).
+    if (n == session::wake_bytes && have_ + n < buf_.size()) {
+        std::error_code ec;
+        n +=
+            s_.socket.read_some(asio::buffer(buf_.data() + have_ + n, buf_.size() - have_ - n), ec);
+        // would_block: nothing more yet. eof or an error: the next read() sees it again.
+    }
+    received(n);
+}
+
+asio::awaitable<line_io::input> line_io::read() {
+    if (eof_) co_return input::end;
     compact();
     // Stopping: done once no request is half-received (the grace period bounds the wait).
     std::error_code aec;
     if (s_.stopping() && have_ == 0 && s_.socket.available(aec) == 0) {
         s_.set_reason("shutdown");
-        co_return false;
+        co_return input::end;
     }
     s_.expires_after(idle_timeout_, "idle timeout");
-    // Nothing half-received: the connection is idle and gives its buffer back while it waits.
-    if (have_ == 0) release_buffer();
-    s_.set_idle(have_ == 0);
-    std::error_code ec;
-    std::size_t n = 0;
-    for (;;) {
-        auto [wec] = co_await s_.socket.async_wait(asio::ip::tcp::socket::wait_read,
-                                                   as_tuple(asio::use_awaitable));
-        if (wec) {
-            ec = wec;
-            break;
-        }
-        acquire_buffer();
-        if (have_ == buf_.size()) buf_.resize(std::min(buf_.size() * 2, framer_.buffer_bytes()));
-        n = s_.socket.read_some(asio::buffer(buf_.data() + have_, buf_.size() - have_), ec);
-        if (ec != asio::error::would_block && ec != asio::error::try_again) break;
+    // Nothing half-received: the connection is idle. It gives its buffer back and the worker
+    // waits for its next bytes without this coroutine.
+    if (have_ == 0) {
+        release_buffer();
+        co_return input::park;
     }
-    s_.set_idle(false);
+    acquire_buffer();
+    if (have_ == buf_.size()) buf_.resize(std::min(buf_.size() * 2, framer_.buffer_bytes()));
+    auto [ec, n] = co_await s_.socket.async_read_some(
+        asio::buffer(buf_.data() + have_, buf_.size() - have_), as_tuple(asio::use_awaitable));
     if (ec == asio::error::eof) {
         eof_ = true;  // answer what is left, then close
-        co_return true;
+        co_return input::more;
     }
     if (ec) {
         s_.set_reason(ec);
-        co_return false;
+        co_return input::end;
     }
-    have_ += n;
-    s_.bytes_in += n;
-    received_us_ = proto::unix_micros_now();
-    // The classic-client test costs a FIONREAD, so only the first message pays it.
-    if (framer_.current() == proto::line_framer::mode::unknown)
-        quiet_ = have_ < buf_.size() && s_.socket.available(aec) == 0 && !aec;
-    co_return true;
+    received(n);
+    co_return input::more;
 }
 
 }  // namespace netd

@@ -16,7 +16,8 @@ class session;
 struct line_settings;
 
 /// The buffer is held only while a message is being received: an idle connection gives it back
-/// to a per-thread pool, so ten thousand idle connections hold no read buffers.
+/// to a per-thread pool and is parked (session::park), so ten thousand idle connections hold no
+/// read buffers and no coroutines.
 class line_io {
   public:
     line_io(session& s, const line_settings& settings);
@@ -35,10 +36,20 @@ class line_io {
 
     /// Writes `out` (then clears it) with the write timeout; false if the connection ended.
     asio::awaitable<bool> write(std::string& out);
-    /// Waits for more input with the idle deadline; false if the connection ended or should
-    /// end (a graceful stop with no request under way). At end of input it returns true once,
-    /// with eof() set, so the caller can answer what is left.
-    asio::awaitable<bool> read();
+    /// The thread's buffer for composing replies (empty): it keeps its capacity from one
+    /// connection to the next. Use it only until the next co_await; write() copes with that.
+    static std::string& reply_buffer();
+
+    enum class input {
+        more,  ///< more input is pending (or end of input, once: eof() tells)
+        park,  ///< nothing half-received: park the session and return
+        end,   ///< the connection ended or should end (a graceful stop, an error)
+    };
+    /// Waits for more input with the idle deadline. At end of input it returns `more` once, with
+    /// eof() set, so the caller can answer what is left.
+    asio::awaitable<input> read();
+    /// Takes the bytes that woke the parked session (session::take_woken).
+    void feed(std::string_view bytes);
 
     bool eof() const { return eof_; }
     bool classic() const { return framer_.current() == proto::line_framer::mode::classic; }
@@ -48,6 +59,7 @@ class line_io {
   private:
     void acquire_buffer();
     void release_buffer();
+    void received(std::size_t n);
 
     session& s_;
     std::chrono::microseconds idle_timeout_;

@@ -25,11 +25,24 @@ line_settings read_line_settings(table_reader& table) {
     return s;
 }
 
+namespace {
+
+// What a line connection keeps while parked.
+struct line_conn final : session::conn_state {
+    line_conn(session& s, const line_settings& settings) : io(s, settings) {}
+    line_io io;
+    line_service::session_state state;
+};
+
+}  // namespace
+
 asio::awaitable<void> line_service::serve(session& s) {
-    line_io io(s, settings_);
-    std::string out;
-    session_state state;
-    do {
+    if (!s.state) s.state = std::make_unique<line_conn>(s, settings_);
+    auto& conn = static_cast<line_conn&>(*s.state);
+    auto& io = conn.io;
+    io.feed(s.take_woken());
+    for (;;) {
+        auto& out = line_io::reply_buffer();
         // Answer every complete message buffered so far; pipelined replies go out in one write.
         bool too_long = false;
         for (auto step = io.next(); step.what != status::need_more; step = io.next()) {
@@ -37,7 +50,7 @@ asio::awaitable<void> line_service::serve(session& s) {
                 too_long = true;
                 break;
             }
-            on_message(state, step.message, io.received_us(), out);
+            on_message(conn.state, step.message, io.received_us(), out);
             ++s.messages;
         }
         if (too_long) {
@@ -49,7 +62,10 @@ asio::awaitable<void> line_service::serve(session& s) {
             co_await s.linger();
             co_return;
         }
-    } while (co_await io.read());
+        auto got = co_await io.read();
+        if (got == line_io::input::park) s.park();
+        if (got != line_io::input::more) co_return;
+    }
 }
 
 }  // namespace netd

@@ -26,12 +26,12 @@ class line_service : public service {
     asio::awaitable<void> serve(session& s) final;
     std::string_view overload_reply() const final { return "ERR too many connections\n"; }
 
-  protected:
     /// What a line service keeps per connection.
     struct session_state {
         std::uint64_t count = 0;  ///< messages answered so far
     };
 
+  protected:
     /// Appends the reply to one message (with its "\n"). received_us: when its bytes arrived.
     virtual void on_message(session_state& state, std::string_view message,
                             std::int64_t received_us, std::string& out) = 0;

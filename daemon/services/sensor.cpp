@@ -73,14 +73,26 @@ class sensor_service final : public service {
     std::shared_ptr<sensor_store> store_;
 };
 
+// What a sensor connection keeps while parked.
+struct sensor_conn final : session::conn_state {
+    sensor_conn(session& s, const line_settings& settings) : io(s, settings) {}
+    line_io io;
+    proto::seq_tracker client_seqs;
+    std::uint64_t seq = 0;
+    bool skipping = false;  ///< dropping the rest of an over-long line
+};
+
 asio::awaitable<void> sensor_service::serve(session& s) {
-    line_io io(s, settings_);
+    if (!s.state) s.state = std::make_unique<sensor_conn>(s, settings_);
+    auto& conn = static_cast<sensor_conn&>(*s.state);
+    auto& io = conn.io;
+    auto& client_seqs = conn.client_seqs;
+    auto& seq = conn.seq;
+    auto& skipping = conn.skipping;
+    io.feed(s.take_woken());
     std::string out, batch;
     std::vector<reply_item> items;
     proto::parsed_reading reading;
-    proto::seq_tracker client_seqs;
-    std::uint64_t seq = 0;
-    bool skipping = false;
     auto& readings = s.counter("readings");
     auto& acks = s.counter("acks");
     auto& nacks = s.counter("nacks");
@@ -91,7 +103,7 @@ asio::awaitable<void> sensor_service::serve(session& s) {
         return nl == std::string_view::npos;
     };
 
-    do {
+    for (;;) {
         // After an over-long line: drop bytes up to its end, then carry on with the next line.
         if (skipping) skipping = skip_line();
         bool lost_framing = false;
@@ -155,7 +167,10 @@ asio::awaitable<void> sensor_service::serve(session& s) {
             co_await s.linger();
             co_return;
         }
-    } while (co_await io.read());
+        auto got = co_await io.read();
+        if (got == line_io::input::park) s.park();
+        if (got != line_io::input::more) co_return;
+    }
 }
 
 }  // namespace
