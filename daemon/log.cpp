@@ -26,6 +26,8 @@ constexpr std::size_t wake_bytes = 64 * 1024;
 // Past this much queued (the destination cannot keep up), new lines are dropped and counted
 // rather than let a slow disk or pipe stall the network threads or fill memory.
 constexpr std::size_t max_queued_bytes = 16 * 1024 * 1024;
+// A buffer that grew past this in a burst is given back once written.
+constexpr std::size_t max_kept_bytes = 256 * 1024;
 
 // The one writer. Network threads append whole lines to `queued_` under a mutex held for a
 // memcpy; they wake the writer only when it sleeps idle or the queue is large, so a busy daemon
@@ -129,7 +131,12 @@ class writer {
                 reported_dropped = dropped_now;
             }
             write_all(batch);
-            batch.clear();
+            // A burst (ten thousand conn_open lines) must not leave megabytes behind: the two
+            // buffers swap, so each keeps its capacity only up to a bound.
+            if (batch.capacity() > max_kept_bytes)
+                std::string().swap(batch);
+            else
+                batch.clear();
             if (stop) return;
         }
     }

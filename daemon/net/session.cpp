@@ -8,13 +8,11 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include <stdexcept>
-
 #include "log.hpp"
 
 namespace netd {
 
-session::session(asio::ip::tcp::socket sock, std::uint64_t conn_id, std::string_view name,
+session::session(socket_type sock, std::uint64_t conn_id, std::string_view name,
                  std::shared_ptr<service> service_impl, deadline_queue& deadlines,
                  std::chrono::microseconds alive_interval)
     : socket(std::move(sock)),
@@ -136,18 +134,7 @@ void session::describe(log::line& line) {
         .unum("bytes_in", bytes_in)
         .unum("bytes_out", bytes_out)
         .num("rtt_us", rtt_us_);
-    for (std::size_t i = 0; i < counter_count_; ++i)
-        line.num((*counters_)[i].first, (*counters_)[i].second);
-}
-
-std::int64_t& session::counter(std::string_view name) {
-    if (!counters_) counters_ = std::make_unique<counter_block>();
-    auto& c = *counters_;
-    for (std::size_t i = 0; i < counter_count_; ++i)
-        if (c[i].first == name) return c[i].second;
-    if (counter_count_ == max_counters) throw std::logic_error("session: too many counters");
-    c[counter_count_] = {name, 0};
-    return c[counter_count_++].second;
+    if (state) state->describe(line);
 }
 
 }  // namespace netd

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <stdexcept>
 
+#include <asio/bind_allocator.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
@@ -61,6 +62,65 @@ auto log_failure(std::string_view what) {
         }
     };
 }
+
+// Allocates a parked connection's read operation. It lives as long as the connection is idle,
+// so its size is what ten thousand idle connections cost: Asio's recycling allocator would
+// hand it whatever larger block another operation left in the thread's cache. This one gives
+// blocks of exactly the size asked and keeps a few freed ones per thread, so a busy connection
+// parking and waking allocates nothing.
+template <typename T>
+struct park_allocator {
+    using value_type = T;
+    park_allocator() = default;
+    template <typename U>
+    park_allocator(const park_allocator<U>&) {}
+    bool operator==(const park_allocator&) const = default;
+
+    T* allocate(std::size_t n) {
+        auto& c = cache();
+        if (c.head && c.size == n * sizeof(T)) {
+            auto* block = c.head;
+            c.head = block->next;
+            --c.count;
+            return reinterpret_cast<T*>(block);
+        }
+        return static_cast<T*>(::operator new(n * sizeof(T)));
+    }
+    void deallocate(T* p, std::size_t n) {
+        auto& c = cache();
+        auto bytes = n * sizeof(T);
+        if (c.count == 0) c.size = bytes;
+        if (bytes == c.size && bytes >= sizeof(free_block) && c.count < max_cached) {
+            auto* block = reinterpret_cast<free_block*>(p);
+            block->next = c.head;
+            c.head = block;
+            ++c.count;
+            return;
+        }
+        ::operator delete(p);
+    }
+
+  private:
+    struct free_block {
+        free_block* next;
+    };
+    struct free_list {
+        free_block* head = nullptr;
+        std::size_t size = 0, count = 0;
+        ~free_list() {
+            while (head) {
+                auto* next = head->next;
+                ::operator delete(head);
+                head = next;
+            }
+        }
+    };
+    static constexpr std::size_t max_cached = 64;
+    static free_list& cache() {
+        thread_local free_list list;
+        return list;
+    }
+};
 
 }  // namespace
 
@@ -151,7 +211,7 @@ asio::awaitable<void> worker::accept_loop(std::shared_ptr<listener> l) {
     auto backoff = std::chrono::milliseconds(0);
     asio::steady_timer timer(io_);
     while (l->acceptor.is_open()) {
-        auto [ec, socket] = co_await l->acceptor.async_accept(as_tuple(asio::use_awaitable));
+        auto [ec, socket] = co_await l->acceptor.async_accept(io_, as_tuple(asio::use_awaitable));
         if (!l->acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
         if (ec) {
             // Out of descriptors or memory: back off so we neither spin nor stop accepting.
@@ -201,7 +261,7 @@ bool normal_ending(std::string_view reason) {
 
 }  // namespace
 
-void worker::admit(listener& l, asio::ip::tcp::socket socket) {
+void worker::admit(listener& l, session::socket_type socket) {
     std::error_code ec;
     auto peer_ep = socket.remote_endpoint(ec);
     if (ec) return;  // already gone
@@ -278,7 +338,7 @@ void worker::park(session_ref it) {
     // its few bytes are all a parked connection holds.
     it->set_idle(true);
     auto& buf = it->wake_buffer();
-    it->socket.async_read_some(asio::buffer(buf), [this, it](std::error_code ec, std::size_t n) {
+    auto woken = [this, it](std::error_code ec, std::size_t n) {
         it->set_idle(false);
         if (ec) {
             it->set_reason(ec);
@@ -286,8 +346,26 @@ void worker::park(session_ref it) {
             return;
         }
         it->set_woken(n);
-        resume(it);
-    });
+        // Most wake-ups are answered right here; the rest need the service's coroutine.
+        bool again = false;
+        try {
+            again = it->impl->on_wake(*it);
+        } catch (const std::exception& e) {
+            it->set_reason("internal error");
+            log::line(log::level::error, "error")
+                .str("what", "session")
+                .unum("conn", it->id)
+                .str("why", e.what());
+            finish(it);
+            return;
+        }
+        if (again)
+            park(it);
+        else
+            resume(it);
+    };
+    it->socket.async_read_some(asio::buffer(buf),
+                               asio::bind_allocator(park_allocator<void>(), std::move(woken)));
 }
 
 void worker::finish(session_ref it) {

@@ -92,7 +92,7 @@ class worker {
     asio::awaitable<void> accept_loop(std::shared_ptr<listener> l);
     using session_ref = std::list<session>::iterator;
 
-    void admit(listener& l, asio::ip::tcp::socket socket);
+    void admit(listener& l, session::socket_type socket);
     /// Runs the service on the connection until it ends or parks.
     void resume(session_ref it);
     /// Waits for input without a coroutine, then resumes.

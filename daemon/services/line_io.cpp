@@ -74,6 +74,27 @@ void line_io::compact() {
     }
 }
 
+bool line_io::try_write(std::string& out) {
+    if (out.empty()) return true;
+    std::error_code ec;
+    auto sent = s_.socket.write_some(asio::buffer(out), ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+        s_.set_reason(ec);
+        return false;
+    }
+    s_.bytes_out += sent;
+    out.erase(0, sent);
+    return true;
+}
+
+bool line_io::settle_idle() {
+    compact();
+    if (eof_ || have_ > 0 || s_.stopping()) return false;
+    release_buffer();
+    s_.expires_after(idle_timeout_, "idle timeout");
+    return true;
+}
+
 asio::awaitable<bool> line_io::write(std::string& out) {
     if (out.empty()) co_return true;
     // Most replies fit in the socket buffer: send them now, without a trip through the reactor.

@@ -36,6 +36,12 @@ class line_io {
 
     /// Writes `out` (then clears it) with the write timeout; false if the connection ended.
     asio::awaitable<bool> write(std::string& out);
+    /// Sends what of `out` the socket takes now and erases it from `out`; false if the
+    /// connection failed (the reason is set).
+    bool try_write(std::string& out);
+    /// If nothing is half-received and the connection goes on: gives the buffer back, arms the
+    /// idle deadline and returns true (the caller parks the session).
+    bool settle_idle();
     /// The thread's buffer for composing replies (empty): it keeps its capacity from one
     /// connection to the next. Use it only until the next co_await; write() copes with that.
     static std::string& reply_buffer();
@@ -50,6 +56,10 @@ class line_io {
     asio::awaitable<input> read();
     /// Takes the bytes that woke the parked session (session::take_woken).
     void feed(std::string_view bytes);
+    /// Gives the read buffer back if everything in it was used (before a long wait).
+    void release_if_drained() {
+        if (used_ == have_) release_buffer();
+    }
 
     bool eof() const { return eof_; }
     bool classic() const { return framer_.current() == proto::line_framer::mode::classic; }

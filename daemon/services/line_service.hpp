@@ -10,6 +10,8 @@
 
 namespace netd {
 
+struct line_conn;
+
 struct line_settings {
     std::chrono::microseconds idle_timeout = std::chrono::seconds(60);
     std::size_t max_line_bytes = 65536;
@@ -24,6 +26,7 @@ class line_service : public service {
     explicit line_service(line_settings settings) : settings_(settings) {}
 
     asio::awaitable<void> serve(session& s) final;
+    bool on_wake(session& s) final;
     std::string_view overload_reply() const final { return "ERR too many connections\n"; }
 
     /// What a line service keeps per connection.
@@ -37,6 +40,9 @@ class line_service : public service {
                             std::int64_t received_us, std::string& out) = 0;
 
   private:
+    line_conn& conn_of(session& s) const;
+    bool answer(line_conn& conn, session& s, std::string& out);
+
     line_settings settings_;
 };
 

@@ -12,6 +12,7 @@
 #include "config_reader.hpp"
 #include "line_io.hpp"
 #include "line_service.hpp"
+#include "log.hpp"
 #include "net/session.hpp"
 #include "proto/ping.hpp"
 #include "proto/reading.hpp"
@@ -73,12 +74,22 @@ class sensor_service final : public service {
     std::shared_ptr<sensor_store> store_;
 };
 
-// What a sensor connection keeps while parked.
+// What a sensor connection keeps while parked, and logs in conn_alive and conn_close.
 struct sensor_conn final : session::conn_state {
     sensor_conn(session& s, const line_settings& settings) : io(s, settings) {}
+
+    void describe(log::line& line) const override {
+        line.num("readings", readings).num("acks", acks).num("nacks", nacks);
+        if (client_seqs && client_seqs->any())
+            line.unum("gaps", client_seqs->gaps())
+                .unum("duplicates", client_seqs->duplicates())
+                .unum("out_of_order", client_seqs->out_of_order());
+    }
+
     line_io io;
-    proto::seq_tracker client_seqs;
+    std::unique_ptr<proto::seq_tracker> client_seqs;  ///< once a reading carries a seq
     std::uint64_t seq = 0;
+    std::int64_t readings = 0, acks = 0, nacks = 0;
     bool skipping = false;  ///< dropping the rest of an over-long line
 };
 
@@ -86,16 +97,12 @@ asio::awaitable<void> sensor_service::serve(session& s) {
     if (!s.state) s.state = std::make_unique<sensor_conn>(s, settings_);
     auto& conn = static_cast<sensor_conn&>(*s.state);
     auto& io = conn.io;
-    auto& client_seqs = conn.client_seqs;
     auto& seq = conn.seq;
     auto& skipping = conn.skipping;
     io.feed(s.take_woken());
     std::string out, batch;
     std::vector<reply_item> items;
     proto::parsed_reading reading;
-    auto& readings = s.counter("readings");
-    auto& acks = s.counter("acks");
-    auto& nacks = s.counter("nacks");
     // Drops input through the next newline; true if it is still to come.
     auto skip_line = [&io] {
         auto nl = io.pending().find('\n');
@@ -130,12 +137,17 @@ asio::awaitable<void> sensor_service::serve(session& s) {
             items.push_back({reply_item::reading, ++seq});
             proto::parse_reading(step.message, reading);
             proto::append_record(batch, reading, io.received_us(), s.peer, seq);
-            if (reading.client_seq) client_seqs.observe(*reading.client_seq);
-            ++readings;
+            if (reading.client_seq) {
+                if (!conn.client_seqs) conn.client_seqs = std::make_unique<proto::seq_tracker>();
+                conn.client_seqs->observe(*reading.client_seq);
+            }
+            ++conn.readings;
         }
 
         std::string error;
         if (!batch.empty()) {
+            // Ten thousand connections may wait here at once: none holds an empty read buffer.
+            io.release_if_drained();
             s.expires_after(std::chrono::hours(24 * 365), "store");  // see store_batch
             error = co_await store_batch(*store_, std::move(batch), mode_);
             batch.clear();
@@ -153,14 +165,9 @@ asio::awaitable<void> sensor_service::serve(session& s) {
                 out += item.what == reply_item::too_long ? "line too long" : error;
             }
             out += '\n';
-            ++(ok ? acks : nacks);
+            ++(ok ? conn.acks : conn.nacks);
         }
         items.clear();
-        if (client_seqs.any()) {
-            s.counter("gaps") = static_cast<std::int64_t>(client_seqs.gaps());
-            s.counter("duplicates") = static_cast<std::int64_t>(client_seqs.duplicates());
-            s.counter("out_of_order") = static_cast<std::int64_t>(client_seqs.out_of_order());
-        }
         if (!co_await io.write(out)) co_return;
         if (lost_framing) {
             s.set_reason("line too long");

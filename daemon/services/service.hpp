@@ -15,8 +15,16 @@ class table_reader;
 class service {
   public:
     virtual ~service() = default;
-    /// Serves one accepted connection until it ends. The core logs conn_open and conn_close.
+    /// Serves one accepted connection until it ends or parks it (session::park): then the core
+    /// waits for input and calls on_wake(), and serve() again unless on_wake() parked it again.
+    /// The core logs conn_open and conn_close.
     virtual asio::awaitable<void> serve(session& s) = 0;
+    /// A parked connection got input (session::take_woken). Answers it without a coroutine if
+    /// it can and returns true to park the connection again; false: the core runs serve().
+    virtual bool on_wake(session& s) {
+        (void)s;
+        return false;
+    }
     /// Acquires what the service needs before its listeners open (files, ...): called at start
     /// and for a reload's new config, never by --check-config. False with a reason on failure.
     virtual bool start(std::string& error) {
