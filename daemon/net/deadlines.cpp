@@ -1,80 +1,76 @@
 #include "deadlines.hpp"
 
+#include <stdexcept>
+
 namespace netd {
 
-void deadline_queue::hook::unlink() {
-    if (!in_) return;
-    (prev_ ? prev_->next_ : in_->head) = next_;
-    (next_ ? next_->prev_ : in_->tail) = prev_;
-    prev_ = next_ = nullptr;
-    in_ = nullptr;
+void deadline_queue::unlink(hook& h) {
+    if (!h.armed()) return;
+    auto& l = lanes_[h.lane];
+    (h.prev ? h.prev->next : l.head) = h.next;
+    (h.next ? h.next->prev : l.tail) = h.prev;
+    h.prev = h.next = nullptr;
+    h.lane = no_lane;
 }
 
-deadline_queue::~deadline_queue() {
-    for (auto* l : lanes_) {
-        for (auto* h = l->head; h;) {
-            auto* next = h->next_;
-            h->prev_ = h->next_ = nullptr;
-            h->in_ = nullptr;
-            h = next;
-        }
-        delete l;
+std::uint8_t deadline_queue::lane_for(clock::duration d) {
+    std::size_t spare = lanes_.size();
+    for (std::size_t i = 0; i < lanes_.size(); ++i) {
+        if (lanes_[i].d == d) return static_cast<std::uint8_t>(i);
+        if (spare == lanes_.size() && !lanes_[i].head) spare = i;
     }
-}
-
-deadline_queue::lane& deadline_queue::lane_for(clock::duration d) {
-    lane* spare = nullptr;
-    for (auto* l : lanes_) {
-        if (l->d == d) return *l;
-        if (!spare && !l->head) spare = l;
+    if (spare < lanes_.size()) {
+        lanes_[spare].d = d;
+        return static_cast<std::uint8_t>(spare);
     }
-    // A reload may bring new durations: an empty lane of an old one is taken over, so the
-    // number of lanes stays at the number of durations in use at once.
-    if (spare) {
-        spare->d = d;
-        return *spare;
-    }
-    lanes_.push_back(new lane{d});
-    return *lanes_.back();
+    if (lanes_.size() >= no_lane) throw std::logic_error("deadline_queue: too many durations");
+    lanes_.push_back({d});
+    return static_cast<std::uint8_t>(lanes_.size() - 1);
 }
 
 void deadline_queue::set(hook& h, clock::duration d, clock::time_point now) {
-    h.unlink();
-    auto& l = lane_for(d);
-    h.at_ = now + d;
-    h.in_ = &l;
-    h.prev_ = l.tail;
-    (l.tail ? l.tail->next_ : l.head) = &h;
+    unlink(h);
+    auto i = lane_for(d);
+    auto& l = lanes_[i];
+    h.at = now + d;
+    h.lane = i;
+    h.prev = l.tail;
+    (l.tail ? l.tail->next : l.head) = &h;
     l.tail = &h;
     // Most deadlines land behind the one armed (lanes only grow at the tail): no timer work.
-    if (h.at_ < armed_) {
-        armed_ = h.at_;
-        if (rearm) rearm(rearm_owner, armed_);
+    if (h.at < armed_) {
+        armed_ = h.at;
+        if (rearm) rearm(owner, armed_);
     }
 }
 
 deadline_queue::clock::time_point deadline_queue::expire(clock::time_point now) {
-    while (auto* h = pop_expired(now))
-        if (h->on_expire) h->on_expire(h->owner);
+    for (bool again = true; again;) {
+        again = false;
+        for (auto& l : lanes_)
+            if (l.head && l.head->at <= now) {
+                auto& h = *l.head;
+                unlink(h);
+                if (on_expire) on_expire(owner, h);
+                again = true;
+                break;  // on_expire may have set hooks (and added lanes): look again
+            }
+    }
     armed_ = earliest();
     return armed_;
 }
 
 deadline_queue::clock::time_point deadline_queue::earliest() const {
     auto best = clock::time_point::max();
-    for (const auto* l : lanes_)
-        if (l->head && l->head->at_ < best) best = l->head->at_;
+    for (const auto& l : lanes_)
+        if (l.head && l.head->at < best) best = l.head->at;
     return best;
 }
 
-deadline_queue::hook* deadline_queue::pop_expired(clock::time_point now) {
-    for (auto* l : lanes_)
-        if (l->head && l->head->at_ <= now) {
-            auto* h = l->head;
-            h->unlink();
-            return h;
-        }
-    return nullptr;
+bool deadline_queue::empty() const {
+    for (const auto& l : lanes_)
+        if (l.head) return false;
+    return true;
 }
 
 }  // namespace netd

@@ -8,6 +8,7 @@
 // timer for it.
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace netd {
@@ -15,62 +16,55 @@ namespace netd {
 class deadline_queue {
   public:
     using clock = std::chrono::steady_clock;
-    struct lane;
 
-    /// One deadline, embedded in what it belongs to. Unlinked when destroyed.
+    /// One deadline, embedded in what it belongs to (32 bytes: ten thousand connections have
+    /// two each). The fields are the queue's; only `tag` is the owner's, to tell its hooks
+    /// apart in on_expire. A plain struct, so an owner can find itself from its hook.
     struct hook {
-        hook() = default;
-        hook(const hook&) = delete;
-        hook& operator=(const hook&) = delete;
-        ~hook() { unlink(); }
+        hook* prev = nullptr;
+        hook* next = nullptr;
+        clock::time_point at{};
+        std::uint8_t lane = no_lane;
+        std::uint8_t tag = 0;
 
-        /// What happens when the deadline passes (the hook is unlinked first).
-        void (*on_expire)(void* owner) = nullptr;
-        void* owner = nullptr;
-
-        bool armed() const { return in_ != nullptr; }
-        clock::time_point at() const { return at_; }
-        void unlink();
-
-      private:
-        friend class deadline_queue;
-        hook *prev_ = nullptr, *next_ = nullptr;
-        lane* in_ = nullptr;
-        clock::time_point at_{};
+        bool armed() const { return lane != no_lane; }
     };
+    static constexpr std::uint8_t no_lane = 0xff;
 
+    deadline_queue() = default;
+    deadline_queue(const deadline_queue&) = delete;
+    deadline_queue& operator=(const deadline_queue&) = delete;
+
+    /// Runs for each hook whose deadline passed (unlinked first).
+    void (*on_expire)(void* owner, hook& h) = nullptr;
+    /// Runs with the new earliest deadline when set() moves it before the one the timer was
+    /// last armed for.
+    void (*rearm)(void* owner, clock::time_point at) = nullptr;
+    void* owner = nullptr;
+
+    /// Moves `h` to now + d.
+    void set(hook& h, clock::duration d, clock::time_point now = clock::now());
+    /// Takes `h` out of the queue (nothing if it is not in).
+    void unlink(hook& h);
+    /// Runs on_expire for every hook due at `now` and returns the next deadline to arm the
+    /// timer for (time_point::max() if none).
+    clock::time_point expire(clock::time_point now = clock::now());
+    /// The earliest deadline, or time_point::max() if none.
+    clock::time_point earliest() const;
+    bool empty() const;
+
+  private:
     struct lane {
         clock::duration d;
         hook *head = nullptr, *tail = nullptr;
     };
 
-    deadline_queue() = default;
-    deadline_queue(const deadline_queue&) = delete;
-    deadline_queue& operator=(const deadline_queue&) = delete;
-    ~deadline_queue();
+    std::uint8_t lane_for(clock::duration d);
 
-    /// Called with the new earliest deadline when set() moves it before the one the timer was
-    /// last armed for.
-    void (*rearm)(void* owner, clock::time_point at) = nullptr;
-    void* rearm_owner = nullptr;
-
-    /// Moves `h` to now + d.
-    void set(hook& h, clock::duration d, clock::time_point now = clock::now());
-    /// Runs on_expire of every hook due at `now` and returns the next deadline to arm the timer
-    /// for (time_point::max() if none).
-    clock::time_point expire(clock::time_point now = clock::now());
-    /// The earliest deadline, or time_point::max() if none.
-    clock::time_point earliest() const;
-
-  private:
-    lane& lane_for(clock::duration d);
-    hook* pop_expired(clock::time_point now);
-
+    // Few distinct durations exist at once; an empty lane is taken over by a new duration (a
+    // reload), so there are never more lanes than durations in use.
+    std::vector<lane> lanes_;
     clock::time_point armed_ = clock::time_point::max();
-
-    // Few distinct durations exist; lanes are never freed while hooks may point at them, so
-    // they live in stable storage (a vector of pointers) and empty ones are reused by duration.
-    std::vector<lane*> lanes_;
 };
 
 }  // namespace netd

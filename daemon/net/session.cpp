@@ -4,6 +4,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <cstddef>
+
 #include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
@@ -19,24 +21,39 @@ session::session(socket_type sock, std::uint64_t conn_id, std::string_view name,
       id(conn_id),
       service_name(name),
       impl(std::move(service_impl)),
-      deadlines_(deadlines),
-      alive_interval_(alive_interval) {
-    deadline_.owner = alive_.owner = this;
-    deadline_.on_expire = &session::on_deadline;
-    alive_.on_expire = &session::on_alive;
-    deadlines_.set(alive_, alive_interval_, started);
+      deadlines_(deadlines) {
+    deadline.tag = deadline_tag;
+    alive.tag = alive_tag;
+    deadlines_.set(alive, alive_interval, started);
+}
+
+session::~session() {
+    deadlines_.unlink(deadline);
+    deadlines_.unlink(alive);
 }
 
 void session::expires_after(std::chrono::microseconds d, std::string_view reason,
                             std::string_view farewell) {
     deadline_reason_ = reason;
     deadline_farewell_ = farewell;
-    deadlines_.set(deadline_, d);
+    deadlines_.set(deadline, d);
 }
 
-void session::on_deadline(void* self) {
-    auto& s = *static_cast<session*>(self);
+void session::expired(deadline_queue::hook& h, std::chrono::microseconds alive_interval) {
+    auto offset = h.tag == alive_tag ? offsetof(session_hooks, alive)
+                                     : offsetof(session_hooks, deadline);
+    auto& hooks = *reinterpret_cast<session_hooks*>(reinterpret_cast<char*>(&h) - offset);
+    auto& s = static_cast<session&>(hooks);
     if (!s.socket.is_open()) return;
+    if (h.tag == alive_tag) {
+        {
+            log::line line(log::level::info, "conn_alive");
+            s.describe(line);
+        }
+        // From now, not from when it was due, so that the lane stays in order.
+        s.deadlines_.set(s.alive, alive_interval);
+        return;
+    }
     if (!s.deadline_farewell_.empty()) {
         // Never blocks: a farewell that does not fit in the send buffer is dropped.
         auto n = ::send(s.socket.native_handle(), s.deadline_farewell_.data(),
@@ -46,15 +63,19 @@ void session::on_deadline(void* self) {
     s.abort(s.deadline_reason_);
 }
 
-void session::on_alive(void* self) {
-    auto& s = *static_cast<session*>(self);
-    if (!s.socket.is_open()) return;
-    {
-        log::line line(log::level::info, "conn_alive");
-        s.describe(line);
+void* session::park_room(std::size_t bytes) {
+    if (!park_room_used_ && bytes <= park_room_.size()) {
+        park_room_used_ = true;
+        return park_room_.data();
     }
-    // From now, not from when it was due, so that the lane stays in order.
-    s.deadlines_.set(s.alive_, s.alive_interval_);
+    return ::operator new(bytes);
+}
+
+void session::park_room_free(void* p, std::size_t bytes) {
+    if (p == park_room_.data())
+        park_room_used_ = false;
+    else
+        ::operator delete(p, bytes);
 }
 
 void session::set_reason(std::string_view reason) {
@@ -119,8 +140,8 @@ void session::close() {
     capture_rtt();
     std::error_code ignored;
     socket.close(ignored);
-    deadline_.unlink();
-    alive_.unlink();
+    deadlines_.unlink(deadline);
+    deadlines_.unlink(alive);
 }
 
 void session::describe(log::line& line) {

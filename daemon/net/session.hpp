@@ -10,6 +10,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,7 +27,12 @@ class line;
 
 class service;
 
-class session {
+/// A session's two deadlines, in a plain struct so that a hook leads back to its session.
+struct session_hooks {
+    deadline_queue::hook deadline, alive;
+};
+
+class session : private session_hooks {
   public:
     using clock = std::chrono::steady_clock;
     /// Bound to its worker's io_context, not to a type-erased executor: 48 bytes less in every
@@ -45,6 +51,11 @@ class session {
             std::chrono::microseconds alive_interval);
     session(const session&) = delete;
     session& operator=(const session&) = delete;
+    ~session();
+
+    /// The worker's deadline_queue::on_expire: ends the connection whose deadline passed, or
+    /// logs conn_alive and sets the next one `alive_interval` from now.
+    static void expired(deadline_queue::hook& h, std::chrono::microseconds alive_interval);
 
     socket_type socket;
     const std::uint64_t id;
@@ -72,6 +83,10 @@ class session {
     static constexpr std::size_t wake_bytes = 64;
     std::array<char, wake_bytes>& wake_buffer() { return wake_; }
     void set_woken(std::size_t n) { woken_ = static_cast<std::uint8_t>(n); }
+    /// Memory for the parked read operation: the session's own room if it is free and big
+    /// enough, else the heap.
+    void* park_room(std::size_t bytes);
+    void park_room_free(void* p, std::size_t bytes);
     /// The bytes that woke a parked connection (empty if none); they are the service's now.
     std::string_view take_woken() { return {wake_.data(), std::exchange(woken_, 0)}; }
     /// True once the daemon is stopping: finish the current request, then return.
@@ -98,18 +113,18 @@ class session {
 
   private:
     void capture_rtt();
-    static void on_deadline(void* self);
-    static void on_alive(void* self);
+    enum hook_tag : std::uint8_t { deadline_tag, alive_tag };
 
     deadline_queue& deadlines_;
-    deadline_queue::hook deadline_, alive_;
-    std::chrono::microseconds alive_interval_;
     std::string_view deadline_reason_, deadline_farewell_;
     std::string reason_;
     std::int64_t rtt_us_ = -1;
     std::uint8_t woken_ = 0;
     bool idle_ = false, stopping_ = false, parked_ = false;
+    bool park_room_used_ = false;
     std::array<char, wake_bytes> wake_;
+    static constexpr std::size_t park_room_bytes = 128;  ///< Asio 1.22's read op here: 128
+    alignas(std::max_align_t) std::array<std::byte, park_room_bytes> park_room_;
 };
 
 }  // namespace netd

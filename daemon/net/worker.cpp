@@ -63,72 +63,35 @@ auto log_failure(std::string_view what) {
     };
 }
 
-// Allocates a parked connection's read operation. It lives as long as the connection is idle,
-// so its size is what ten thousand idle connections cost: Asio's recycling allocator would
-// hand it whatever larger block another operation left in the thread's cache. This one gives
-// blocks of exactly the size asked and keeps a few freed ones per thread, so a busy connection
-// parking and waking allocates nothing.
+// Allocates a parked connection's read operation in the session's own room for it: a parked
+// connection is then one allocation, and the operation is not put wherever the heap has a gap
+// at the moment (among the short-lived allocations of a burst of requests, where one long-lived
+// block keeps a whole page in use).
 template <typename T>
 struct park_allocator {
     using value_type = T;
-    park_allocator() = default;
+    explicit park_allocator(session* owner) : s(owner) {}
     template <typename U>
-    park_allocator(const park_allocator<U>&) {}
+    park_allocator(const park_allocator<U>& other) : s(other.s) {}
     bool operator==(const park_allocator&) const = default;
 
-    T* allocate(std::size_t n) {
-        auto& c = cache();
-        if (c.head && c.size == n * sizeof(T)) {
-            auto* block = c.head;
-            c.head = block->next;
-            --c.count;
-            return reinterpret_cast<T*>(block);
-        }
-        return static_cast<T*>(::operator new(n * sizeof(T)));
-    }
-    void deallocate(T* p, std::size_t n) {
-        auto& c = cache();
-        auto bytes = n * sizeof(T);
-        if (c.count == 0) c.size = bytes;
-        if (bytes == c.size && bytes >= sizeof(free_block) && c.count < max_cached) {
-            auto* block = reinterpret_cast<free_block*>(p);
-            block->next = c.head;
-            c.head = block;
-            ++c.count;
-            return;
-        }
-        ::operator delete(p);
-    }
+    T* allocate(std::size_t n) { return static_cast<T*>(s->park_room(n * sizeof(T))); }
+    void deallocate(T* p, std::size_t n) { s->park_room_free(p, n * sizeof(T)); }
 
-  private:
-    struct free_block {
-        free_block* next;
-    };
-    struct free_list {
-        free_block* head = nullptr;
-        std::size_t size = 0, count = 0;
-        ~free_list() {
-            while (head) {
-                auto* next = head->next;
-                ::operator delete(head);
-                head = next;
-            }
-        }
-    };
-    static constexpr std::size_t max_cached = 64;
-    static free_list& cache() {
-        thread_local free_list list;
-        return list;
-    }
+    session* s;
 };
 
 }  // namespace
 
 worker::worker(shared_state& shared, std::function<void()> on_done)
     : shared_(shared), on_done_(std::move(on_done)), work_(io_.get_executor()) {
-    deadlines_.rearm_owner = this;
+    deadlines_.owner = this;
     deadlines_.rearm = [](void* self, deadline_queue::clock::time_point at) {
         static_cast<worker*>(self)->arm_deadlines(at);
+    };
+    deadlines_.on_expire = [](void* self, deadline_queue::hook& h) {
+        auto interval = static_cast<worker*>(self)->shared_.alive_interval_us.load();
+        session::expired(h, std::chrono::microseconds(interval));
     };
 }
 
@@ -365,7 +328,7 @@ void worker::park(session_ref it) {
             resume(it);
     };
     it->socket.async_read_some(asio::buffer(buf),
-                               asio::bind_allocator(park_allocator<void>(), std::move(woken)));
+                               asio::bind_allocator(park_allocator<void>(&*it), std::move(woken)));
 }
 
 void worker::finish(session_ref it) {

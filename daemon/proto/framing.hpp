@@ -22,7 +22,7 @@ class line_framer {
         std::size_t consumed;      ///< bytes of the input this step used up
     };
 
-    line_framer(framing f, std::size_t max_line_bytes) : framing_(f), max_line_(max_line_bytes) {}
+    line_framer(framing f, std::size_t max_line_bytes) : max_line_(max_line_bytes), framing_(f) {}
 
     /// Takes the next message from the unconsumed input. `quiet`: nothing more is pending on the
     /// connection right now (the classic-client test); it only matters for the first message.
@@ -38,8 +38,8 @@ class line_framer {
   private:
     step whole(std::string_view input);
 
-    framing framing_;
     std::size_t max_line_;
+    framing framing_;
     mode mode_ = mode::unknown;
 };
 

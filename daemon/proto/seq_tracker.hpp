@@ -18,7 +18,7 @@ class seq_tracker {
     /// Numbers that arrived after a higher one.
     std::uint64_t out_of_order() const { return out_of_order_; }
 
-    static constexpr std::int64_t window = 1024;
+    static constexpr std::int64_t window = 256;  ///< bits kept in every sensor connection
 
   private:
     bool any_ = false;

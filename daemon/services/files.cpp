@@ -56,7 +56,7 @@ constexpr std::string_view overload_text =
 // limit only for clients that send big heads.
 constexpr std::size_t initial_buffer_bytes = 2048;
 // Buffers of idle connections wait here for the next connection on this thread with data.
-constexpr std::size_t max_pooled_buffers = 256;
+constexpr std::size_t max_pooled_buffers = 16;
 thread_local std::vector<std::string> buffer_pool;
 // Pipelined replies without a file body are gathered up to this much before a write.
 constexpr std::size_t max_gathered_bytes = 64 * 1024;

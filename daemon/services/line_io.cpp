@@ -20,7 +20,7 @@ using status = proto::line_framer::status;
 constexpr std::size_t initial_buffer_bytes = 4096;
 // Buffers of connections gone idle wait here for the next connection on the thread that has
 // data to read, so an idle connection holds no buffer and a busy one allocates none.
-constexpr std::size_t max_pooled_buffers = 256;
+constexpr std::size_t max_pooled_buffers = 16;
 thread_local std::vector<std::string> buffer_pool;
 
 }  // namespace

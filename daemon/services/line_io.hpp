@@ -75,9 +75,9 @@ class line_io {
     std::chrono::microseconds idle_timeout_;
     proto::line_framer framer_;
     std::string buf_;
-    std::size_t have_ = 0, used_ = 0;
-    bool quiet_ = false, eof_ = false;
     std::int64_t received_us_ = 0;
+    std::uint32_t have_ = 0, used_ = 0;  ///< max_line is at most 16 MiB: every connection is smaller
+    bool quiet_ = false, eof_ = false;
 };
 
 }  // namespace netd

@@ -80,14 +80,14 @@ struct sensor_conn final : session::conn_state {
 
     void describe(log::line& line) const override {
         line.num("readings", readings).num("acks", acks).num("nacks", nacks);
-        if (client_seqs && client_seqs->any())
-            line.unum("gaps", client_seqs->gaps())
-                .unum("duplicates", client_seqs->duplicates())
-                .unum("out_of_order", client_seqs->out_of_order());
+        if (client_seqs.any())
+            line.unum("gaps", client_seqs.gaps())
+                .unum("duplicates", client_seqs.duplicates())
+                .unum("out_of_order", client_seqs.out_of_order());
     }
 
     line_io io;
-    std::unique_ptr<proto::seq_tracker> client_seqs;  ///< once a reading carries a seq
+    proto::seq_tracker client_seqs;
     std::uint64_t seq = 0;
     std::int64_t readings = 0, acks = 0, nacks = 0;
     bool skipping = false;  ///< dropping the rest of an over-long line
@@ -137,10 +137,7 @@ asio::awaitable<void> sensor_service::serve(session& s) {
             items.push_back({reply_item::reading, ++seq});
             proto::parse_reading(step.message, reading);
             proto::append_record(batch, reading, io.received_us(), s.peer, seq);
-            if (reading.client_seq) {
-                if (!conn.client_seqs) conn.client_seqs = std::make_unique<proto::seq_tracker>();
-                conn.client_seqs->observe(*reading.client_seq);
-            }
+            if (reading.client_seq) conn.client_seqs.observe(*reading.client_seq);
             ++conn.readings;
         }
 
