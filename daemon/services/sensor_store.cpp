@@ -31,10 +31,11 @@ std::string errno_text(const char* what, int err) {
     return std::string(what) + ": " + std::strerror(err);
 }
 
-// The WAL's size. Big enough that a checkpoint (a sync of the data file, which costs a journal
-// commit and then some) comes about once a second at full load (~15 MB/s of readings), so its
-// cost is spread over thousands of batches; small enough that replaying it at start takes a
-// fraction of a second, and that making it (zeros, once) is quick.
+// The WAL's size. Big enough that a checkpoint (a sync of the data file: a journal commit and
+// the data written since the last one) comes only every few seconds at full load (7-15 MB/s of
+// readings on the benchmark machine), so its cost is spread over thousands of batches; small
+// enough that replaying it at start takes a fraction of a second and making it (zeros, once)
+// is quick.
 constexpr std::uint64_t wal_bytes = 32u << 20;
 
 // Writes all of `iov` with writev (at < 0: the O_APPEND end) or pwritev at `at`, resuming after
@@ -430,7 +431,7 @@ std::string sensor_store::write_batch(const std::vector<entry>& batch) {
         if (!open_file(error)) return "data file needs repair: " + error;
         broken_ = false;
     }
-    const auto start = data_size_;
+    auto start = data_size_;  // where the batch begins, to cut it away if it fails
     std::uint64_t bytes = 0;
     bool sync = false;
     iov_.clear();
@@ -451,8 +452,10 @@ std::string sensor_store::write_batch(const std::vector<entry>& batch) {
         return error;
     }
     if (error.empty()) {
+        // The fstat is the truth if the file changed behind our back (cut by someone else).
         data_size_ = static_cast<std::uint64_t>(st.st_size);
-        if (sync) error = make_durable(batch, data_size_ - bytes, bytes);
+        start = data_size_ >= bytes ? data_size_ - bytes : 0;
+        if (sync) error = make_durable(batch, start, bytes);
     }
     // Never keep what we are about to nack: a later successful sync must not make a torn or
     // unacknowledged batch durable behind the client's back.
