@@ -243,6 +243,28 @@ class SensorDurabilityTest(SensorTestCase):
         self.assertEqual(again.events("recover"), [])
         self.assertEqual([r["data"]["n"] for r in records(self.data)], list(range(101)))
 
+    def test_failing_wal_write_nacks_and_the_next_batch_starts_a_new_epoch(self):
+        self.assertEqual(self.start_sensor().stop(), 0)  # leaves the 32 MiB WAL
+        # Under RLIMIT_FSIZE the WAL's pwrite past 16 KiB fails (EFBIG) before the data file
+        # reaches the limit: that batch is nacked and cut away, the log starts again at 0.
+        netd = self.start_sensor(max_file_bytes=16384)
+        acked, nacked = [], []
+        with connect(netd.sensor_port) as s:
+            reader = LineReader(s)
+            for n in range(300):
+                s.sendall(f'{{"n":{n}}}\n'.encode())
+                reply = reader.lines(1)[0]
+                (acked if reply.startswith(b"ack ") else nacked).append(n)
+        self.assertTrue(nacked)
+        first_nack = nacked[0]
+        self.assertTrue([n for n in acked if n > first_nack], "no ack after the WAL failed")
+        self.assertEqual([r["data"]["n"] for r in records(self.data)], acked)
+        netd.proc.send_signal(signal.SIGKILL)
+        netd.proc.wait()
+        again = self.start_sensor()  # replays the new epoch's chain: the same bytes
+        self.assertEqual([r["data"]["n"] for r in records(self.data)], acked)
+        self.assertEqual(again.stop(), 0)
+
     def test_write_ahead_log_of_a_replaced_data_file_is_not_replayed(self):
         self.kill_mid_stream("r", count=300)
         os.rename(self.data, self.data + ".1")  # rotated while netd was down
