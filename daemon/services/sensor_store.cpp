@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <asio/post.hpp>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <map>
 #include <utility>
@@ -14,6 +16,7 @@
 
 #include "log.hpp"
 #include "proto/timefmt.hpp"
+#include "sensor_wal.hpp"
 
 namespace netd {
 namespace {
@@ -26,6 +29,81 @@ std::string errno_text(const char* what, int err) {
     if (err == EDQUOT) return "disk quota exceeded";
     if (err == EFBIG) return "file too large";
     return std::string(what) + ": " + std::strerror(err);
+}
+
+// The WAL's size. Big enough that a checkpoint (a sync of the data file: a journal commit and
+// the data written since the last one) comes only every few seconds at full load (7-15 MB/s of
+// readings on the benchmark machine), so its cost is spread over thousands of batches; small
+// enough that replaying it at start takes a fraction of a second and making it (zeros, once)
+// is quick.
+constexpr std::uint64_t wal_bytes = 32u << 20;
+
+// Writes all of `iov` with writev (at < 0: the O_APPEND end) or pwritev at `at`, resuming after
+// short writes. `iov` is consumed. Returns 0 or the errno.
+int write_iov(int fd, std::vector<struct iovec>& iov, off_t at) {
+    std::size_t first = 0;
+    while (first < iov.size()) {
+        if (iov[first].iov_len == 0) {
+            ++first;
+            continue;
+        }
+        int count = static_cast<int>(std::min<std::size_t>(iov.size() - first, IOV_MAX));
+        auto n = at < 0 ? ::writev(fd, &iov[first], count) : ::pwritev(fd, &iov[first], count, at);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return errno;
+        if (n == 0) return EIO;
+        if (at >= 0) at += n;
+        for (auto left = static_cast<std::size_t>(n); left > 0;) {
+            auto take = std::min(left, iov[first].iov_len);
+            iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + take;
+            iov[first].iov_len -= take;
+            left -= take;
+            if (iov[first].iov_len == 0) ++first;
+        }
+    }
+    return 0;
+}
+
+bool write_at(int fd, const void* data, std::size_t n, std::uint64_t at) {
+    std::vector<struct iovec> iov{{const_cast<void*>(data), n}};
+    int err = write_iov(fd, iov, static_cast<off_t>(at));
+    errno = err;
+    return err == 0;
+}
+
+bool read_all(int fd, void* data, std::size_t n, std::uint64_t at) {
+    auto p = static_cast<char*>(data);
+    while (n > 0) {
+        auto got = ::pread(fd, p, n, static_cast<off_t>(at));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            if (got == 0) errno = EIO;  // the file is shorter than it said
+            return false;
+        }
+        p += got;
+        n -= static_cast<std::size_t>(got);
+        at += static_cast<std::uint64_t>(got);
+    }
+    return true;
+}
+
+// Cuts the WAL's chain at its first record: nothing in it is replayed any more.
+bool invalidate(int wal_fd) {
+    const unsigned char zeros[wal::header_bytes] = {};
+    return write_at(wal_fd, zeros, sizeof zeros, 0) && ::fdatasync(wal_fd) == 0;
+}
+
+// The directory entries of `path` must be durable too, or a crash could lose a file that was
+// just created: sync the directories up to /.
+void sync_dirs(const std::filesystem::path& path) {
+    for (auto dir = path.parent_path(); !dir.empty(); dir = dir.parent_path()) {
+        int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            ::fsync(dfd);
+            ::close(dfd);
+        }
+        if (dir == dir.root_path()) break;
+    }
 }
 
 // A crash mid-write can leave a last line without its "\n": cut it so the file is valid JSON
@@ -85,7 +163,7 @@ std::shared_ptr<sensor_store> sensor_store::open(const std::filesystem::path& pa
     if (auto it = registry.find(canonical); it != registry.end())
         if (auto existing = it->second.lock()) return existing;
     std::shared_ptr<sensor_store> store(new sensor_store(canonical));
-    if (!store->open_file(error)) return nullptr;
+    if (!store->open_file(error, true)) return nullptr;
     store->thread_ = std::thread([s = store.get()] { s->run(); });
     registry[canonical] = store;
     return store;
@@ -125,9 +203,10 @@ sensor_store::~sensor_store() {
     }
     if (thread_.joinable()) thread_.join();  // drains the queue first
     if (fd_ >= 0) ::close(fd_);
+    if (wal_fd_ >= 0) ::close(wal_fd_);
 }
 
-bool sensor_store::open_file(std::string& error) {
+bool sensor_store::open_file(std::string& error, bool recover) {
     std::error_code ec;
     std::filesystem::create_directories(path_.parent_path(), ec);
     int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -135,9 +214,12 @@ bool sensor_store::open_file(std::string& error) {
         error = "cannot open data file '" + path_.string() + "': " + std::strerror(errno);
         return false;
     }
-    // O_APPEND does not allow pread; repair through a second, read-write descriptor.
+    // O_APPEND does not allow pread (and pwrite would append); recover and repair through a
+    // second, read-write descriptor.
     int rw = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
-    bool repaired = rw >= 0 && repair_tail(rw, path_, error);
+    struct stat st {};
+    bool repaired = rw >= 0 && (!recover || open_wal(rw, error)) && repair_tail(rw, path_, error) &&
+                    ::fstat(rw, &st) == 0;
     if (rw >= 0) ::close(rw);
     if (!repaired) {
         if (error.empty())
@@ -145,18 +227,131 @@ bool sensor_store::open_file(std::string& error) {
         ::close(fd);
         return false;
     }
-    // The file's directory entry must be durable too, or a crash could lose a file that was just
-    // created (by us, or by logrotate's "create" before SIGUSR1): sync the directories up to /.
-    for (auto dir = path_.parent_path(); !dir.empty(); dir = dir.parent_path()) {
-        int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            ::fsync(dfd);
-            ::close(dfd);
-        }
-        if (dir == dir.root_path()) break;
-    }
+    // Also a file logrotate's "create" made before SIGUSR1.
+    sync_dirs(path_);
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
+    data_size_ = static_cast<std::uint64_t>(st.st_size);
+    data_inode_ = static_cast<std::uint64_t>(st.st_ino);
+    return true;
+}
+
+// Replays what the WAL holds into the data file (`data_fd`, read-write), then makes the WAL
+// ready for this run. Fails only when acknowledged data could be at stake; a WAL that cannot be
+// created just means syncing the data file per batch, as without one.
+bool sensor_store::open_wal(int data_fd, std::string& error) {
+    const auto wal_path = std::filesystem::path(path_.string() + ".wal");
+    int wal = ::open(wal_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    struct stat ws {};
+    struct stat ds {};
+    const int open_errno = errno;
+    if (wal < 0 && ::access(wal_path.c_str(), F_OK) != 0 && errno == ENOENT) {
+        // No log to replay, and none can be made here (a read-only directory): do without.
+        log::line(log::level::warn, "wal")
+            .str("file", wal_path.string())
+            .str("why", errno_text("create", open_errno))
+            .str("action", "syncing the data file per batch instead");
+        return true;
+    }
+    if (wal < 0) errno = open_errno;
+    if (wal < 0 || ::fstat(wal, &ws) != 0 || ::fstat(data_fd, &ds) != 0) {
+        error = "cannot open write-ahead log '" + wal_path.string() + "': " + std::strerror(errno);
+        if (wal >= 0) ::close(wal);
+        return false;
+    }
+    std::uint64_t last_epoch = 0;
+    if (ws.st_size > 0) {
+        // Only the first wal_bytes can hold the current chain (a larger file is from elsewhere).
+        std::vector<unsigned char> log(
+            std::min<std::uint64_t>(static_cast<std::uint64_t>(ws.st_size), wal_bytes));
+        if (!read_all(wal, log.data(), log.size(), 0)) {
+            error =
+                "cannot read write-ahead log '" + wal_path.string() + "': " + std::strerror(errno);
+            ::close(wal);
+            return false;
+        }
+        auto chain = wal::scan(log);
+        if (!chain.empty()) last_epoch = chain.records.front().epoch;
+        auto size = static_cast<std::uint64_t>(ds.st_size);
+        auto what = wal::decide(chain, static_cast<std::uint64_t>(ds.st_ino), size);
+        // Replaying over bytes that differ would corrupt the file: then the log is not this
+        // file's (copied, restored from a backup...) and is left alone, like another inode.
+        std::string existing;
+        for (std::size_t i = 0; what == wal::replay::all && i < chain.records.size(); ++i) {
+            const auto& r = chain.records[i];
+            if (r.data_offset >= size) break;
+            existing.resize(std::min(r.length, size - r.data_offset));
+            if (!read_all(data_fd, existing.data(), existing.size(), r.data_offset)) {
+                error = "cannot read data file '" + path_.string() + "': " + std::strerror(errno);
+                ::close(wal);
+                return false;
+            }
+            std::string_view payload(
+                reinterpret_cast<const char*>(log.data()) + chain.payload_at[i], r.length);
+            if (!wal::restores_only(existing, payload)) what = wal::replay::other_file;
+        }
+        if (what == wal::replay::all) {
+            for (std::size_t i = 0; i < chain.records.size(); ++i) {
+                const auto& r = chain.records[i];
+                if (!write_at(data_fd, log.data() + chain.payload_at[i], r.length, r.data_offset)) {
+                    error = "cannot replay write-ahead log into '" + path_.string() +
+                            "': " + std::strerror(errno);
+                    ::close(wal);
+                    return false;
+                }
+            }
+            if (::fdatasync(data_fd) != 0) {
+                error = "cannot replay write-ahead log into '" + path_.string() +
+                        "': fdatasync: " + std::strerror(errno);
+                ::close(wal);
+                return false;
+            }
+            log::line(log::level::warn, "recover")
+                .str("file", path_.string())
+                .unum("records", chain.records.size())
+                .unum("bytes", chain.payload_bytes)
+                .unum("restored_bytes", chain.data_end() > size ? chain.data_end() - size : 0)
+                .str("why", "write-ahead log of an earlier run that did not stop cleanly");
+        } else if (what != wal::replay::nothing) {
+            log::line(log::level::warn, "recover")
+                .str("file", path_.string())
+                .unum("records", 0)
+                .unum("skipped_records", chain.records.size())
+                .str("why", what == wal::replay::file_too_short
+                                ? "data file is shorter than where the write-ahead log starts"
+                                : "write-ahead log is not this data file's (replaced or rotated)");
+        }
+    }
+    // A log of the wrong size is written over with zeros (new, or cut short by a crash while it
+    // was being made); zeros, not fallocate: an unwritten extent's first write would cost the
+    // journal commit the log is there to avoid. A full log only needs its chain cut at the start.
+    bool ok;
+    if (static_cast<std::uint64_t>(ws.st_size) != wal_bytes) {
+        std::vector<char> zeros(1 << 20, 0);
+        ok = ::ftruncate(wal, 0) == 0;
+        for (std::uint64_t at = 0; ok && at < wal_bytes; at += zeros.size())
+            ok = write_at(wal, zeros.data(), zeros.size(), at);
+        ok = ok && ::fsync(wal) == 0;
+        if (ok) sync_dirs(wal_path);
+    } else {
+        ok = invalidate(wal);
+    }
+    if (!ok) {
+        // The data file is already durable (replayed and synced above): the log is not needed.
+        log::line(log::level::warn, "wal")
+            .str("file", wal_path.string())
+            .str("why", errno_text("create", errno))
+            .str("action", "syncing the data file per batch instead");
+        ::close(wal);
+        ::unlink(wal_path.c_str());
+        return true;
+    }
+    wal_fd_ = wal;
+    // Above every epoch a crash can have left in the log: the chain's, or a time in µs when the
+    // chain was cut (a clean stop), so a stale record never continues a new chain.
+    epoch_ = std::max<std::uint64_t>(last_epoch + 1,
+                                     static_cast<std::uint64_t>(proto::unix_micros_now()));
+    wal_offset_ = wal_seq_ = 0;
     return true;
 }
 
@@ -167,7 +362,68 @@ void sensor_store::submit(std::string lines, durability mode, asio::any_io_execu
     wake_.notify_one();
 }
 
-std::string sensor_store::write_batch(const std::deque<entry>& batch) {
+// Makes the data file durable (fdatasync) and cuts the WAL's chain, which is then no longer
+// needed: the next record starts a new epoch at offset 0. If the data file's sync fails, the
+// lines acked through the WAL may be lost from the data file's page cache; the WAL still holds
+// them, so it is kept as it is for the next start and not written again in this run.
+std::string sensor_store::checkpoint() {
+    if (::fdatasync(fd_) != 0) {
+        auto error = errno_text("fdatasync", errno);
+        if (wal_fd_ >= 0 && !wal_frozen_) {
+            wal_frozen_ = true;
+            log::line(log::level::error, "error")
+                .str("what", "checkpoint")
+                .str("file", path_.string())
+                .str("why", error)
+                .str("action", "write-ahead log kept for the next start; syncing every batch");
+        }
+        return error;
+    }
+    if (wal_fd_ >= 0 && !wal_frozen_) {
+        if ((wal_offset_ > 0 || checkpoint_due_) && !invalidate(wal_fd_)) {
+            // Stale records could describe bytes a failed batch had: cut them before any new
+            // record. The data is durable meanwhile, so this batch is not failed for it.
+            checkpoint_due_ = true;
+            return {};
+        }
+        ++epoch_;
+        wal_offset_ = wal_seq_ = 0;
+        checkpoint_due_ = false;
+    }
+    return {};
+}
+
+std::string sensor_store::make_durable(const std::vector<entry>& batch, std::uint64_t data_offset,
+                                       std::uint64_t bytes) {
+    // A chain must cover the data file without gaps (recovery stops at one): after bytes that
+    // have no record (a durability "write" batch, or someone else's write) it starts again.
+    bool gap = wal_seq_ > 0 && data_offset != chain_end_;
+    if (wal_fd_ < 0 || wal_frozen_ || checkpoint_due_ || gap ||
+        !wal::fits(wal_offset_, bytes, wal_bytes))
+        return checkpoint();  // which also makes this batch durable
+    pieces_.clear();
+    for (const auto& e : batch)
+        pieces_.push_back(e.lines);
+    auto head = wal::encode({epoch_, wal_seq_, data_inode_, data_offset, bytes}, pieces_);
+    iov_.clear();
+    iov_.push_back({head.data(), head.size()});
+    for (const auto& e : batch)
+        iov_.push_back({const_cast<char*>(e.lines.data()), e.lines.size()});
+    if (int err = write_iov(wal_fd_, iov_, static_cast<off_t>(wal_offset_))) {
+        checkpoint_due_ = true;
+        return errno_text("write-ahead log", err);
+    }
+    if (::fdatasync(wal_fd_) != 0) {
+        checkpoint_due_ = true;
+        return errno_text("write-ahead log fdatasync", errno);
+    }
+    wal_offset_ += wal::header_bytes + bytes;
+    ++wal_seq_;
+    chain_end_ = data_offset + bytes;
+    return {};
+}
+
+std::string sensor_store::write_batch(const std::vector<entry>& batch) {
     // A failed batch that could not be cut away would have the next line glued to its
     // fragment: nothing is stored until the file is repaired.
     if (broken_) {
@@ -175,57 +431,85 @@ std::string sensor_store::write_batch(const std::deque<entry>& batch) {
         if (!open_file(error)) return "data file needs repair: " + error;
         broken_ = false;
     }
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) return errno_text("fstat", errno);
-    const off_t start = st.st_size;
-    // One write for the whole batch (writev would avoid the copy; batches are small).
-    std::string all;
+    auto start = data_size_;  // where the batch begins, to cut it away if it fails
+    std::uint64_t bytes = 0;
     bool sync = false;
+    iov_.clear();
     for (const auto& e : batch) {
-        all += e.lines;
+        iov_.push_back({const_cast<char*>(e.lines.data()), e.lines.size()});
+        bytes += e.lines.size();
         sync |= e.mode == durability::fsync;
     }
     std::string error;
-    std::size_t done = 0;
-    while (done < all.size()) {
-        auto n = ::write(fd_, all.data() + done, all.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            error = errno_text("write", errno);
-            break;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (error.empty() && sync && ::fdatasync(fd_) != 0) error = errno_text("fdatasync", errno);
+    if (int err = write_iov(fd_, iov_, -1)) error = errno_text("write", err);
+    // One fstat per batch: whether the file was deleted, and where the batch really landed.
+    struct stat st {};
+    if (error.empty() && ::fstat(fd_, &st) != 0) error = errno_text("fstat", errno);
     // Written into a file someone deleted: it would vanish at close. Nack, and start a new one.
-    if (error.empty() && ::fstat(fd_, &st) == 0 && st.st_nlink == 0) {
+    if (error.empty() && st.st_nlink == 0) {
         error = "data file was deleted";
         reopen_pending_ = true;
         return error;
     }
+    if (error.empty()) {
+        // The fstat is the truth if the file changed behind our back (cut by someone else).
+        data_size_ = static_cast<std::uint64_t>(st.st_size);
+        start = data_size_ >= bytes ? data_size_ - bytes : 0;
+        if (sync) error = make_durable(batch, start, bytes);
+    }
     // Never keep what we are about to nack: a later successful sync must not make a torn or
     // unacknowledged batch durable behind the client's back.
     if (!error.empty()) {
-        if (::ftruncate(fd_, start) != 0)
+        if (::ftruncate(fd_, static_cast<off_t>(start)) != 0) {
             broken_ = true;
-        else if (sync)
-            ::fdatasync(fd_);
+        } else {
+            data_size_ = start;
+            if (sync) ::fdatasync(fd_);
+        }
+        if (wal_fd_ >= 0) checkpoint_due_ = true;
     }
     return error;
 }
 
+// Runs each submitter's completion on its executor: one post per executor (a worker thread)
+// and batch, not one per submission.
+void sensor_store::complete(std::vector<entry>& batch, const std::string& error) {
+    std::vector<bool> posted(batch.size(), false);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (posted[i]) continue;
+        std::vector<completion> group;
+        for (std::size_t j = i; j < batch.size(); ++j)
+            if (!posted[j] && batch[j].executor == batch[i].executor) {
+                group.push_back(std::move(batch[j].done));
+                posted[j] = true;
+            }
+        asio::post(batch[i].executor, [group = std::move(group), error] {
+            for (const auto& done : group)
+                done(error);
+        });
+    }
+}
+
 void sensor_store::run() {
-    std::deque<entry> batch;
+    std::vector<entry> batch;
     for (;;) {
-        bool reopen = false;
+        bool reopen = false, stop = false;
         {
             std::unique_lock lock(mutex_);
             wake_.wait(lock, [&] { return stopping_ || reopen_ || !queue_.empty(); });
-            if (queue_.empty() && stopping_) return;
+            stop = queue_.empty() && stopping_;
             batch.swap(queue_);
             reopen = std::exchange(reopen_, false) || std::exchange(reopen_pending_, false);
         }
+        if (stop) {
+            // A clean stop: the data file durable and the log's chain cut, so the next start
+            // replays nothing.
+            if (wal_fd_ >= 0 && !wal_frozen_) checkpoint();
+            return;
+        }
         if (reopen) {
+            // The old file's lines must be durable before the log moves on to the new one.
+            if (wal_fd_ >= 0) checkpoint();
             std::string error;
             if (open_file(error))
                 log::line(log::level::info, "reopen")
@@ -274,8 +558,7 @@ void sensor_store::run() {
             }
             stats_.error = error;
         }
-        for (auto& e : batch)
-            asio::post(e.executor, [done = std::move(e.done), error] { done(error); });
+        complete(batch, error);
         batch.clear();
     }
 }

@@ -7,15 +7,25 @@
 // A failed write or sync reports failure for the whole batch and truncates the file back to
 // where the batch began, so the file never holds a line that was not acknowledged as stored
 // (it may hold lines that were nacked if the truncate fails; those are duplicates, not losses).
+//
+// With durability fsync the batch is not made durable by syncing the data file (an append, whose
+// size change costs an ext4 journal commit per sync) but by a record in `<data_file>.wal`, a
+// preallocated write-ahead log overwritten in place (see sensor_wal.hpp): write(2) the batch to
+// the data file, pwrite the same bytes as one WAL record, fdatasync the WAL, ack. A checkpoint
+// (fdatasync of the data file) lets the log start again at offset 0; it happens when the next
+// record does not fit, on reopen, at a clean stop and after any failure. At start the WAL's
+// records are written back into the data file (what a power cut took from its tail).
+#include <sys/uio.h>
+
 #include <asio/any_io_executor.hpp>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -73,9 +83,14 @@ class sensor_store {
     };
 
     explicit sensor_store(std::filesystem::path path);
-    bool open_file(std::string& error);
+    bool open_file(std::string& error, bool recover = false);
+    bool open_wal(int data_fd, std::string& error);
     void run();
-    std::string write_batch(const std::deque<entry>& batch);
+    std::string write_batch(const std::vector<entry>& batch);
+    std::string make_durable(const std::vector<entry>& batch, std::uint64_t data_offset,
+                             std::uint64_t bytes);
+    std::string checkpoint();
+    void complete(std::vector<entry>& batch, const std::string& error);
 
     const std::filesystem::path path_;
     bool reopen_pending_ = false;  ///< writer thread only: the file was deleted under us
@@ -83,11 +98,23 @@ class sensor_store {
     int fd_ = -1;
     std::mutex mutex_;
     std::condition_variable wake_;
-    std::deque<entry> queue_;
+    std::vector<entry> queue_;
     bool stopping_ = false, reopen_ = false;
-    std::string last_error_;            ///< writer thread only
-    std::uint64_t failed_batches_ = 0;  ///< writer thread only
-    store_stats stats_;                 ///< guarded by mutex_ (the writer updates it per batch)
+    std::string last_error_;  ///< writer thread only
+    // The write-ahead log; writer thread only (after open).
+    int wal_fd_ = -1;                ///< -1: none, every batch syncs the data file
+    bool wal_frozen_ = false;        ///< a checkpoint failed: keep the log for the next start
+    bool checkpoint_due_ = false;    ///< a batch failed: checkpoint before the next record
+    std::uint64_t wal_offset_ = 0;   ///< where the next record goes
+    std::uint64_t wal_seq_ = 0;      ///< the next record's seq in this epoch
+    std::uint64_t chain_end_ = 0;    ///< where the last record's data ends in the data file
+    std::uint64_t epoch_ = 0;        ///< the current epoch
+    std::uint64_t data_size_ = 0;    ///< the data file's size as we wrote it
+    std::uint64_t data_inode_ = 0;   ///< the data file's inode (WAL records name it)
+    std::vector<struct iovec> iov_;  ///< reused for writev/pwritev
+    std::vector<std::string_view> pieces_;  ///< reused: the batch's lines, for the CRC
+    std::uint64_t failed_batches_ = 0;      ///< writer thread only
+    store_stats stats_;                     ///< guarded by mutex_ (the writer updates it per batch)
     std::thread thread_;
 };
 
