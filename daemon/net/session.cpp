@@ -40,8 +40,8 @@ void session::expires_after(std::chrono::microseconds d, std::string_view reason
 }
 
 void session::expired(deadline_queue::hook& h, std::chrono::microseconds alive_interval) {
-    auto offset = h.tag == alive_tag ? offsetof(session_hooks, alive)
-                                     : offsetof(session_hooks, deadline);
+    auto offset =
+        h.tag == alive_tag ? offsetof(session_hooks, alive) : offsetof(session_hooks, deadline);
     auto& hooks = *reinterpret_cast<session_hooks*>(reinterpret_cast<char*>(&h) - offset);
     auto& s = static_cast<session&>(hooks);
     if (!s.socket.is_open()) return;

@@ -1,6 +1,9 @@
 #include "worker.hpp"
 
 #include <sys/socket.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <cerrno>
 #include <stdexcept>
@@ -21,6 +24,9 @@ using asio::experimental::as_tuple;
 
 constexpr auto min_accept_backoff = std::chrono::milliseconds(10);
 constexpr auto max_accept_backoff = std::chrono::seconds(1);
+// Once this many connections were in their service's coroutine at once, the worker returns
+// freed heap to the system when the last of them is done.
+constexpr std::size_t trim_after_running = 512;
 
 std::string endpoint_text(const asio::ip::tcp::endpoint& ep) {
     auto addr = ep.address();
@@ -284,7 +290,11 @@ asio::awaitable<void> serve_guarded(session& s) {
 }  // namespace
 
 void worker::resume(session_ref it) {
+    peak_running_ = std::max(peak_running_, ++running_);
     asio::co_spawn(io_, serve_guarded(*it), [this, it](std::exception_ptr e) {
+        // After this handler, when the coroutine's frames are freed too.
+        if (--running_ == 0 && peak_running_ >= trim_after_running)
+            asio::post(io_, [this] { give_back_memory(); });
         if (e) {
             log_failure("session")(e);
             it->set_reason("internal error");
@@ -294,6 +304,16 @@ void worker::resume(session_ref it) {
         else
             finish(it);
     });
+}
+
+void worker::give_back_memory() {
+    peak_running_ = 0;
+#ifdef __GLIBC__
+    // A burst of requests in flight at once (ten thousand sensors reporting together) leaves
+    // the heap full of freed coroutine frames between the connections' long-lived blocks;
+    // glibc returns only the top of the heap by itself.
+    ::malloc_trim(0);
+#endif
 }
 
 void worker::park(session_ref it) {

@@ -100,6 +100,7 @@ class worker {
     /// Logs conn_close and forgets the connection.
     void finish(session_ref it);
     void arm_deadlines(deadline_queue::clock::time_point at);
+    void give_back_memory();
 
     shared_state& shared_;
     std::function<void()> on_done_;
@@ -109,6 +110,7 @@ class worker {
     deadline_queue deadlines_;  ///< of every session here; before sessions_, which use it
     asio::steady_timer deadline_timer_{io_};
     std::list<session> sessions_;
+    std::size_t running_ = 0, peak_running_ = 0;  ///< sessions in a serve() coroutine
     bool stopping_ = false;
     std::thread thread_;
 };
