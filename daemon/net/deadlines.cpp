@@ -45,16 +45,15 @@ void deadline_queue::set(hook& h, clock::duration d, clock::time_point now) {
 }
 
 deadline_queue::clock::time_point deadline_queue::expire(clock::time_point now) {
-    for (bool again = true; again;) {
-        again = false;
+    // Earliest first; on_expire may set hooks again (conn_alive) or add lanes, so each round
+    // looks at the lane heads afresh.
+    for (;;) {
+        hook* due = nullptr;
         for (auto& l : lanes_)
-            if (l.head && l.head->at <= now) {
-                auto& h = *l.head;
-                unlink(h);
-                if (on_expire) on_expire(owner, h);
-                again = true;
-                break;  // on_expire may have set hooks (and added lanes): look again
-            }
+            if (l.head && l.head->at <= now && (!due || l.head->at < due->at)) due = l.head;
+        if (!due) break;
+        unlink(*due);
+        if (on_expire) on_expire(owner, *due);
     }
     armed_ = earliest();
     return armed_;
