@@ -71,11 +71,11 @@ void* session::park_room(std::size_t bytes) {
     return ::operator new(bytes);
 }
 
-void session::park_room_free(void* p, std::size_t bytes) {
+void session::park_room_free(void* p, std::size_t) {
     if (p == park_room_.data())
         park_room_used_ = false;
     else
-        ::operator delete(p, bytes);
+        ::operator delete(p);
 }
 
 void session::set_reason(std::string_view reason) {
