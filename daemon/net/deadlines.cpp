@@ -1,7 +1,5 @@
 #include "deadlines.hpp"
 
-#include <stdexcept>
-
 namespace netd {
 
 void deadline_queue::unlink(hook& h) {
@@ -23,7 +21,15 @@ std::uint8_t deadline_queue::lane_for(clock::duration d) {
         lanes_[spare].d = d;
         return static_cast<std::uint8_t>(spare);
     }
-    if (lanes_.size() >= no_lane) throw std::logic_error("deadline_queue: too many durations");
+    if (lanes_.size() >= no_lane) {
+        // Only endless reloads with ever new timeouts get here: share the closest lane (a
+        // deadline behind a later one in its lane fires late, but it fires).
+        std::size_t best = 0;
+        auto gap = [d](clock::duration x) { return x > d ? x - d : d - x; };
+        for (std::size_t i = 1; i < lanes_.size(); ++i)
+            if (gap(lanes_[i].d) < gap(lanes_[best].d)) best = i;
+        return static_cast<std::uint8_t>(best);
+    }
     lanes_.push_back({d});
     return static_cast<std::uint8_t>(lanes_.size() - 1);
 }

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <type_traits>
 
 #include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -38,6 +39,8 @@ void session::expires_after(std::chrono::microseconds d, std::string_view reason
     deadline_farewell_ = farewell;
     deadlines_.set(deadline, d);
 }
+
+static_assert(std::is_standard_layout_v<session_hooks>, "session::expired uses offsetof");
 
 void session::expired(deadline_queue::hook& h, std::chrono::microseconds alive_interval) {
     auto offset =

@@ -113,6 +113,17 @@ void worker::arm_deadlines(deadline_queue::clock::time_point at) {
 
 worker::~worker() {
     join();
+    // A worker whose run() ended with an exception leaves sessions behind, parked or in a
+    // coroutine: complete their operations now (aborted), while the sessions they point into
+    // still exist, rather than from ~io_context after sessions_ is gone.
+    if (!sessions_.empty()) {
+        for (auto& s : sessions_)
+            s.abort("worker failed");
+        deadline_timer_.cancel();
+        io_.restart();
+        while (io_.poll() > 0) {
+        }
+    }
 }
 
 void worker::start() {

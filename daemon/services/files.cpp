@@ -165,6 +165,9 @@ void connection::feed(std::string_view bytes) {
     s_.bytes_in += bytes.size();
     request_started_ = session::clock::now();
     first_ = false;
+    // The deadline armed at park time was for waiting; the head (and, as on the read path, the
+    // reply until send_timeout takes over) has header_timeout from its first byte.
+    s_.expires_after(cfg_.header_timeout, "header timeout", timeout_reply);
 }
 
 asio::awaitable<void> connection::run() {

@@ -123,7 +123,10 @@ asio::awaitable<bool> line_io::write(std::string& out) {
 
 std::string& line_io::reply_buffer() {
     thread_local std::string buffer;
-    buffer.clear();
+    if (buffer.capacity() > 256 * 1024)
+        std::string().swap(buffer);  // after a burst of pipelined replies
+    else
+        buffer.clear();
     return buffer;
 }
 
@@ -150,7 +153,12 @@ void line_io::feed(std::string_view bytes) {
         std::error_code ec;
         n +=
             s_.socket.read_some(asio::buffer(buf_.data() + have_ + n, buf_.size() - have_ - n), ec);
-        // would_block: nothing more yet. eof or an error: the next read() sees it again.
+        // would_block: nothing more yet. eof: answer what came, then close; an error is the
+        // reason the connection ends (the next read sees only the end of input).
+        if (ec == asio::error::eof)
+            eof_ = true;
+        else if (ec && ec != asio::error::would_block && ec != asio::error::try_again)
+            s_.set_reason(ec);
     }
     received(n);
 }
@@ -172,7 +180,8 @@ asio::awaitable<line_io::input> line_io::read() {
         co_return input::park;
     }
     acquire_buffer();
-    if (have_ == buf_.size()) buf_.resize(std::min(buf_.size() * 2, framer_.buffer_bytes()));
+    if (have_ == buf_.size())
+        buf_.resize(std::max(buf_.size() + 1, std::min(buf_.size() * 2, framer_.buffer_bytes())));
     auto [ec, n] = co_await s_.socket.async_read_some(
         asio::buffer(buf_.data() + have_, buf_.size() - have_), as_tuple(asio::use_awaitable));
     if (ec == asio::error::eof) {
