@@ -76,7 +76,8 @@ class line_io {
     proto::line_framer framer_;
     std::string buf_;
     std::int64_t received_us_ = 0;
-    std::uint32_t have_ = 0, used_ = 0;  ///< max_line is at most 16 MiB: every connection is smaller
+    std::uint32_t have_ = 0,
+                  used_ = 0;  ///< max_line is at most 16 MiB: every connection is smaller
     bool quiet_ = false, eof_ = false;
 };
 
