@@ -284,17 +284,21 @@ void worker::admit(listener& l, session::socket_type socket) {
 
 namespace {
 
-// A service's serve(), with an exception (a bug in a service) ending only this connection.
+// An exception out of a service is a bug in it: log it and end only this connection.
+void service_failed(session& s, const std::exception& e) {
+    s.take_park();
+    s.set_reason("internal error");
+    log::line(log::level::error, "error")
+        .str("what", "session")
+        .unum("conn", s.id)
+        .str("why", e.what());
+}
+
 asio::awaitable<void> serve_guarded(session& s) {
     try {
         co_await s.impl->serve(s);
     } catch (const std::exception& e) {
-        s.take_park();
-        s.set_reason("internal error");
-        log::line(log::level::error, "error")
-            .str("what", "session")
-            .unum("conn", s.id)
-            .str("why", e.what());
+        service_failed(s, e);
     }
 }
 
@@ -345,11 +349,7 @@ void worker::park(session_ref it) {
         try {
             again = it->impl->on_wake(*it);
         } catch (const std::exception& e) {
-            it->set_reason("internal error");
-            log::line(log::level::error, "error")
-                .str("what", "session")
-                .unum("conn", it->id)
-                .str("why", e.what());
+            service_failed(*it, e);
             finish(it);
             return;
         }

@@ -96,22 +96,12 @@ bool line_io::settle_idle() {
 }
 
 asio::awaitable<bool> line_io::write(std::string& out) {
-    if (out.empty()) co_return true;
     // Most replies fit in the socket buffer: send them now, without a trip through the reactor.
-    std::error_code ec;
-    auto sent = s_.socket.write_some(asio::buffer(out), ec);
-    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-        s_.set_reason(ec);
-        co_return false;
-    }
-    s_.bytes_out += sent;
-    if (sent == out.size()) {
-        out.clear();
-        co_return true;
-    }
+    if (!try_write(out)) co_return false;
+    if (out.empty()) co_return true;
     // The rest waits in this frame: `out` may be the thread's reply_buffer(), which other
     // connections use while this one waits.
-    std::string rest(out, sent);
+    std::string rest(out);
     out.clear();
     s_.expires_after(idle_timeout_, "write timeout");
     auto [wec, n] =
