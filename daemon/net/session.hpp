@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,6 +27,8 @@ class line;
 }
 
 class service;
+class worker;
+enum class wake;
 
 /// A session's two deadlines, in a plain struct so that a hook leads back to its session.
 struct session_hooks {
@@ -79,6 +82,14 @@ class session : private session_hooks {
     void park() { parked_ = true; }
     /// True once if the service parked the connection.
     bool take_park() { return std::exchange(parked_, false); }
+    /// Continues a connection the service held (wake::hold) once its work is done: park it
+    /// again, or run serve(). A connection closed meanwhile (a forced stop) ends instead.
+    void proceed(wake next);
+    /// Set by the worker that owns the session: where proceed() goes.
+    void set_owner(worker* owner, std::list<session>::iterator self) {
+        owner_ = owner;
+        self_ = self;
+    }
     /// Where the worker reads a parked connection's first bytes.
     static constexpr std::size_t wake_bytes = 64;
     std::array<char, wake_bytes>& wake_buffer() { return wake_; }
@@ -116,6 +127,8 @@ class session : private session_hooks {
     enum hook_tag : std::uint8_t { deadline_tag, alive_tag };
 
     deadline_queue& deadlines_;
+    worker* owner_ = nullptr;
+    std::list<session>::iterator self_;
     std::string_view deadline_reason_, deadline_farewell_;
     std::string reason_;
     std::int64_t rtt_us_ = -1;

@@ -273,6 +273,7 @@ void worker::admit(listener& l, session::socket_type socket) {
     auto it =
         sessions_.emplace(sessions_.end(), std::move(socket), id, l.spec.service_name, l.spec.impl,
                           deadlines_, std::chrono::microseconds(shared_.alive_interval_us.load()));
+    it->set_owner(this, it);
     it->peer = endpoint_text(peer_ep);
     log::line(log::level::info, "conn_open")
         .str("service", it->service_name)
@@ -345,21 +346,36 @@ void worker::park(session_ref it) {
         }
         it->set_woken(n);
         // Most wake-ups are answered right here; the rest need the service's coroutine.
-        bool again = false;
+        wake next = wake::serve;
         try {
-            again = it->impl->on_wake(*it);
+            next = it->impl->on_wake(*it);
         } catch (const std::exception& e) {
             service_failed(*it, e);
             finish(it);
             return;
         }
-        if (again)
+        if (next == wake::park)
             park(it);
-        else
+        else if (next == wake::serve)
             resume(it);
+        // wake::hold: the service calls proceed() when its work is done
     };
     it->socket.async_read_some(asio::buffer(buf),
                                asio::bind_allocator(park_allocator<void>(&*it), std::move(woken)));
+}
+
+void worker::proceed(session_ref it, wake next) {
+    if (!it->socket.is_open())
+        finish(it);  // aborted while held: a forced stop
+    else if (next == wake::park)
+        park(it);
+    else
+        resume(it);
+}
+
+// Here rather than in session.cpp: it is the worker's half of the hold.
+void session::proceed(wake next) {
+    owner_->proceed(self_, next);
 }
 
 void worker::finish(session_ref it) {

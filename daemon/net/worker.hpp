@@ -82,6 +82,10 @@ class worker {
     live_by_service live() const;
     asio::io_context::executor_type executor() { return io_.get_executor(); }
 
+    using session_ref = std::list<session>::iterator;
+    /// Continues a held connection (session::proceed).
+    void proceed(session_ref it, wake next);
+
   private:
     struct listener {
         asio::ip::tcp::acceptor acceptor;
@@ -90,7 +94,6 @@ class worker {
 
     void apply(std::vector<listener_spec> specs);
     asio::awaitable<void> accept_loop(std::shared_ptr<listener> l);
-    using session_ref = std::list<session>::iterator;
 
     void admit(listener& l, session::socket_type socket);
     /// Runs the service on the connection until it ends or parks.

@@ -55,7 +55,7 @@ bool line_service::answer(line_conn& conn, session& s, std::string& out) {
     return true;
 }
 
-bool line_service::on_wake(session& s) {
+wake line_service::on_wake(session& s) {
     auto& conn = conn_of(s);
     auto& io = conn.io;
     io.feed(s.take_woken());
@@ -63,13 +63,13 @@ bool line_service::on_wake(session& s) {
     conn.too_long = !answer(conn, s, out);
     if (!io.try_write(out)) {
         conn.failed = true;
-        return false;
+        return wake::serve;
     }
     if (!out.empty()) {
         conn.unsent = out;  // serve() waits until the socket takes it
-        return false;
+        return wake::serve;
     }
-    return !conn.too_long && io.settle_idle();
+    return !conn.too_long && io.settle_idle() ? wake::park : wake::serve;
 }
 
 asio::awaitable<void> line_service::serve(session& s) {

@@ -26,7 +26,7 @@ class line_service : public service {
     explicit line_service(line_settings settings) : settings_(settings) {}
 
     asio::awaitable<void> serve(session& s) final;
-    bool on_wake(session& s) final;
+    wake on_wake(session& s) final;
     std::string_view overload_reply() const final { return "ERR too many connections\n"; }
 
     /// What a line service keeps per connection.

@@ -54,26 +54,6 @@ asio::awaitable<std::string> store_batch(sensor_store& store, std::string lines,
     co_return std::move(*v->error);
 }
 
-class sensor_service final : public service {
-  public:
-    sensor_service(line_settings settings, std::filesystem::path data_file, durability mode)
-        : settings_(settings), data_file_(std::move(data_file)), mode_(mode) {}
-
-    bool start(std::string& error) override {
-        store_ = sensor_store::open(data_file_, error);
-        return store_ != nullptr;
-    }
-
-    std::string_view overload_reply() const override { return "ERR too many connections\n"; }
-    asio::awaitable<void> serve(session& s) override;
-
-  private:
-    line_settings settings_;
-    std::filesystem::path data_file_;
-    durability mode_;
-    std::shared_ptr<sensor_store> store_;
-};
-
 // What a sensor connection keeps while parked, and logs in conn_alive and conn_close.
 struct sensor_conn final : session::conn_state {
     sensor_conn(session& s, const line_settings& settings) : io(s, settings) {}
@@ -86,61 +66,195 @@ struct sensor_conn final : session::conn_state {
                 .unum("out_of_order", client_seqs.out_of_order());
     }
 
+    /// Frames every complete message buffered so far: readings become JSON lines in `batch`,
+    /// and each message's reply is noted in `items`. Returns false if a classic client's
+    /// over-long message lost the framing (nack it, then close).
+    bool collect(session& s, std::string& batch, std::vector<reply_item>& items);
+    /// Appends to `out` the replies to `items`, once their batch is stored (error empty) or not.
+    void reply(const std::vector<reply_item>& items, const std::string& error, std::string& out);
+
+    /// What a wake-up leaves behind: while the store has the batch (wake::hold), what its
+    /// messages get back; then, for serve(), what the socket did not take at once.
+    struct held_batch {
+        std::vector<reply_item> items;
+        std::string unsent;
+        bool lost_framing = false;  ///< close after `unsent`
+    };
+
     line_io io;
     proto::seq_tracker client_seqs;
     std::uint64_t seq = 0;
     std::int64_t readings = 0, acks = 0, nacks = 0;
-    bool skipping = false;  ///< dropping the rest of an over-long line
+    bool skipping = false;             ///< dropping the rest of an over-long line
+    bool failed = false;               ///< for serve(): the connection broke while held
+    std::unique_ptr<held_batch> held;  ///< only while a wake-up's work is unfinished
 };
 
-asio::awaitable<void> sensor_service::serve(session& s) {
-    if (!s.state) s.state = std::make_unique<sensor_conn>(s, settings_);
-    auto& conn = static_cast<sensor_conn&>(*s.state);
-    auto& io = conn.io;
-    auto& seq = conn.seq;
-    auto& skipping = conn.skipping;
-    io.feed(s.take_woken());
-    std::string out, batch;
-    std::vector<reply_item> items;
-    proto::parsed_reading reading;
+bool sensor_conn::collect(session& s, std::string& batch, std::vector<reply_item>& items) {
+    thread_local proto::parsed_reading reading;  // reused: its buffers keep their capacity
     // Drops input through the next newline; true if it is still to come.
-    auto skip_line = [&io] {
+    auto skip_line = [this] {
         auto nl = io.pending().find('\n');
         io.skip(nl == std::string_view::npos ? io.pending().size() : nl + 1);
         return nl == std::string_view::npos;
     };
-
-    for (;;) {
-        // After an over-long line: drop bytes up to its end, then carry on with the next line.
-        if (skipping) skipping = skip_line();
-        bool lost_framing = false;
-        while (!skipping) {
-            auto step = io.next();
-            if (step.what == status::need_more) break;
-            ++s.messages;
-            if (step.what == status::too_long) {
-                items.push_back({reply_item::too_long, ++seq});
-                // A classic client's over-long message has no end we could find again: nack
-                // it and close, as the other line services do.
-                if (io.classic()) {
-                    io.skip(io.pending().size());
-                    lost_framing = true;
-                    break;
-                }
-                skipping = skip_line();  // its newline may already be buffered
-                continue;
+    // After an over-long line: drop bytes up to its end, then carry on with the next line.
+    if (skipping) skipping = skip_line();
+    while (!skipping) {
+        auto step = io.next();
+        if (step.what == status::need_more) break;
+        ++s.messages;
+        if (step.what == status::too_long) {
+            items.push_back({reply_item::too_long, ++seq});
+            // A classic client's over-long message has no end we could find again: nack it
+            // and close, as the other line services do.
+            if (io.classic()) {
+                io.skip(io.pending().size());
+                return false;
             }
-            if (proto::trim(step.message) == "ping") {  // the classic client's RTT probe
-                items.push_back({reply_item::pong, 0});
-                continue;
-            }
-            items.push_back({reply_item::reading, ++seq});
-            proto::parse_reading(step.message, reading);
-            proto::append_record(batch, reading, io.received_us(), s.peer, seq);
-            if (reading.client_seq) conn.client_seqs.observe(*reading.client_seq);
-            ++conn.readings;
+            skipping = skip_line();  // its newline may already be buffered
+            continue;
         }
+        if (proto::trim(step.message) == "ping") {  // the classic client's RTT probe
+            items.push_back({reply_item::pong, 0});
+            continue;
+        }
+        items.push_back({reply_item::reading, ++seq});
+        proto::parse_reading(step.message, reading);
+        proto::append_record(batch, reading, io.received_us(), s.peer, seq);
+        if (reading.client_seq) client_seqs.observe(*reading.client_seq);
+        ++readings;
+    }
+    return true;
+}
 
+void sensor_conn::reply(const std::vector<reply_item>& items, const std::string& error,
+                        std::string& out) {
+    for (const auto& item : items) {
+        if (item.what == reply_item::pong) {
+            out += "pong\n";
+            continue;
+        }
+        bool ok = item.what == reply_item::reading && error.empty();
+        out += ok ? "ack " : "nack ";
+        append_uint(out, item.seq);
+        if (!ok) {
+            out += ' ';
+            out += item.what == reply_item::too_long ? "line too long" : error;
+        }
+        out += '\n';
+        ++(ok ? acks : nacks);
+    }
+}
+
+class sensor_service final : public service {
+  public:
+    sensor_service(line_settings settings, std::filesystem::path data_file, durability mode)
+        : settings_(settings), data_file_(std::move(data_file)), mode_(mode) {}
+
+    bool start(std::string& error) override {
+        store_ = sensor_store::open(data_file_, error);
+        return store_ != nullptr;
+    }
+
+    std::string_view overload_reply() const override { return "ERR too many connections\n"; }
+    asio::awaitable<void> serve(session& s) override;
+    wake on_wake(session& s) override;
+
+  private:
+    sensor_conn& conn_of(session& s) const {
+        if (!s.state) s.state = std::make_unique<sensor_conn>(s, settings_);
+        return static_cast<sensor_conn&>(*s.state);
+    }
+    /// The store's verdict on a held connection's batch (on the connection's worker thread).
+    void stored(session& s, const std::string& error);
+
+    line_settings settings_;
+    std::filesystem::path data_file_;
+    durability mode_;
+    std::shared_ptr<sensor_store> store_;
+};
+
+// The common case, without a coroutine: the readings that woke the connection go to the store,
+// and the connection is held (neither read nor ended) until the store's verdict, which sends
+// the acks and parks it again. Anything unusual goes to serve().
+wake sensor_service::on_wake(session& s) {
+    auto& conn = conn_of(s);
+    auto& io = conn.io;
+    io.feed(s.take_woken());
+    if (conn.skipping) return wake::serve;
+    auto held = std::make_unique<sensor_conn::held_batch>();
+    std::string batch;
+    held->lost_framing = !conn.collect(s, batch, held->items);
+    if (batch.empty()) {
+        // Pings, over-long lines or a partial line: nothing to wait for.
+        auto& out = line_io::reply_buffer();
+        conn.reply(held->items, {}, out);
+        if (!io.try_write(out)) {
+            conn.failed = true;
+            return wake::serve;
+        }
+        if (out.empty() && !held->lost_framing && !conn.skipping && io.settle_idle())
+            return wake::park;
+        held->items.clear();
+        held->unsent = out;
+        conn.held = std::move(held);
+        return wake::serve;
+    }
+    // Ten thousand connections may wait here at once: none holds an empty read buffer.
+    io.release_if_drained();
+    // Acknowledged data is never dropped, so neither the idle deadline nor a graceful stop ends
+    // a held connection: the writer always answers (see store_batch).
+    s.expires_after(std::chrono::hours(24 * 365), "store");
+    conn.held = std::move(held);
+    // The tracked executor keeps the worker's io_context running until the verdict arrives.
+    store_->submit(std::move(batch), mode_,
+                   asio::prefer(s.socket.get_executor(), asio::execution::outstanding_work.tracked),
+                   [this, sp = &s](const std::string& error) { stored(*sp, error); });
+    return wake::hold;
+}
+
+void sensor_service::stored(session& s, const std::string& error) {
+    auto& conn = static_cast<sensor_conn&>(*s.state);
+    auto& held = *conn.held;
+    auto& out = line_io::reply_buffer();
+    conn.reply(held.items, error, out);
+    if (!s.socket.is_open() || !conn.io.try_write(out)) {
+        conn.failed = true;
+        s.proceed(wake::serve);
+        return;
+    }
+    if (out.empty() && !held.lost_framing && !conn.skipping && conn.io.settle_idle()) {
+        conn.held.reset();
+        s.proceed(wake::park);
+        return;
+    }
+    held.items.clear();
+    held.unsent = out;
+    s.proceed(wake::serve);
+}
+
+asio::awaitable<void> sensor_service::serve(session& s) {
+    auto& conn = conn_of(s);
+    auto& io = conn.io;
+    if (conn.failed) co_return;
+    // What on_wake() or the store's verdict began: the rest of the replies, the close after a
+    // classic client's over-long line.
+    if (conn.held) {
+        auto held = std::move(conn.held);
+        bool sent = co_await io.write(held->unsent);
+        if (!sent) co_return;
+        if (held->lost_framing) {
+            s.set_reason("line too long");
+            co_await s.linger();
+            co_return;
+        }
+    }
+    io.feed(s.take_woken());
+    std::string out, batch;
+    std::vector<reply_item> items;
+    for (;;) {
+        bool lost_framing = !conn.collect(s, batch, items);
         std::string error;
         if (!batch.empty()) {
             // Ten thousand connections may wait here at once: none holds an empty read buffer.
@@ -149,21 +263,7 @@ asio::awaitable<void> sensor_service::serve(session& s) {
             error = co_await store_batch(*store_, std::move(batch), mode_);
             batch.clear();
         }
-        for (const auto& item : items) {
-            if (item.what == reply_item::pong) {
-                out += "pong\n";
-                continue;
-            }
-            bool ok = item.what == reply_item::reading && error.empty();
-            out += ok ? "ack " : "nack ";
-            append_uint(out, item.seq);
-            if (!ok) {
-                out += ' ';
-                out += item.what == reply_item::too_long ? "line too long" : error;
-            }
-            out += '\n';
-            ++(ok ? conn.acks : conn.nacks);
-        }
+        conn.reply(items, error, out);
         items.clear();
         if (!co_await io.write(out)) co_return;
         if (lost_framing) {

@@ -12,18 +12,26 @@ namespace netd {
 class session;
 class table_reader;
 
+/// What happens to a connection after service::on_wake().
+enum class wake {
+    park,   ///< answered: wait for the next input without a coroutine
+    serve,  ///< run serve()
+    hold,   ///< work for it runs elsewhere (the sensor store): the service calls
+            ///< session::proceed() with park or serve once it is done; until then the connection
+            ///< is neither read nor ended
+};
+
 class service {
   public:
     virtual ~service() = default;
     /// Serves one accepted connection until it ends or parks it (session::park): then the core
-    /// waits for input and calls on_wake(), and serve() again unless on_wake() parked it again.
-    /// The core logs conn_open and conn_close.
+    /// waits for input and calls on_wake(). The core logs conn_open and conn_close.
     virtual asio::awaitable<void> serve(session& s) = 0;
     /// A parked connection got input (session::take_woken). Answers it without a coroutine if
-    /// it can and returns true to park the connection again; false: the core runs serve().
-    virtual bool on_wake(session& s) {
+    /// it can, and says what comes next.
+    virtual wake on_wake(session& s) {
         (void)s;
-        return false;
+        return wake::serve;
     }
     /// Acquires what the service needs before its listeners open (files, ...): called at start
     /// and for a reload's new config, never by --check-config. False with a reason on failure.
