@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <new>
 
@@ -62,4 +63,36 @@ TEST_CASE("loopback: the ping path allocates nothing per message") {
     CHECK(all_ok);
     // A handful is tolerated for one-off growth; one per message would be thousands.
     CHECK(during < 20);
+}
+
+TEST_CASE("loopback: a sensor reading is stored and acked from the read's handler") {
+    // No coroutine, no timer per reading: what is left is the batch handed to the writer (1)
+    // and the writer's hand-back to the worker (4 per batch; here every batch is one reading).
+    // Durability "write", so no time goes to fdatasync. Through serve() it is 9.
+    netd::test::test_daemon d(
+        "[sensor]\nlisten = [\"127.0.0.1:0\"]\ndata_file = "
+        "\"readings.jsonl\"\ndurability = \"write\"\n",
+        1);
+    netd::test::client c(d.port());
+    REQUIRE(c.connected());
+    char request[64], reply[32];
+    auto exchange_reading = [&](int i) {
+        auto n = std::snprintf(request, sizeof request, "t=%d\n", i);
+        auto m = std::snprintf(reply, sizeof reply, "ack %d\n", i);
+        return exchange(c.fd(), {request, static_cast<std::size_t>(n)},
+                        {reply, static_cast<std::size_t>(m)});
+    };
+    int i = 1;
+    for (; i <= 100; ++i)
+        REQUIRE(exchange_reading(i));  // warm-up
+
+    constexpr int readings = 1000;
+    auto before = allocations.load();
+    bool all_ok = true;
+    for (int end = i + readings; i < end; ++i)
+        all_ok &= exchange_reading(i);
+    auto per_reading = double(allocations.load() - before) / readings;
+    CHECK(all_ok);
+    MESSAGE("allocations per reading: " << per_reading);
+    CHECK(per_reading <= 5.5);
 }
