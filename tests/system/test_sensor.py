@@ -291,6 +291,46 @@ class SensorDurabilityTest(SensorTestCase):
         stored = {r["data"]["id"] for r in records(self.data)}
         self.assertEqual(acked - stored, set())
 
+    def test_sigterm_delivers_the_verdict_on_every_batch_it_stored(self):
+        # A connection whose readings are with the writer is held, neither read nor parked:
+        # a graceful stop must still send it the acks of what was stored. Each reply is
+        # counted as it arrives, so stored and acked must be the same set exactly.
+        netd = self.start_sensor()
+        acked, lock, started = set(), threading.Lock(), threading.Event()
+
+        def client(name):
+            s = connect(netd.sensor_port)
+            reader = LineReader(s)
+            sent, n = [], 0
+            try:
+                while True:
+                    batch = [f"{name}-{n + i + 1}" for i in range(32)]
+                    n += 32
+                    s.sendall(b"".join(f'{{"id":"{i}"}}\n'.encode() for i in batch))
+                    sent.extend(batch)
+                    for _ in batch:
+                        parts = reader.line(10).split()
+                        if parts[0] == b"ack":
+                            with lock:
+                                acked.add(sent[int(parts[1]) - 1])
+                    if n >= 320:
+                        started.set()
+            except (OSError, AssertionError):
+                pass  # closed by the stop: what was acked so far is what counts
+            finally:
+                s.close()
+
+        threads = [threading.Thread(target=client, args=(f"c{i}",)) for i in range(8)]
+        for t in threads:
+            t.start()
+        self.assertTrue(started.wait(20 * SCALE), "clients did not get going")
+        self.assertEqual(netd.stop(), 0)
+        for t in threads:
+            t.join(15 * SCALE)
+        stored = {r["data"]["id"] for r in records(self.data)}
+        self.assertEqual(acked - stored, set(), "acked but not stored")
+        self.assertEqual(stored - acked, set(), "stored but its ack never reached the client")
+
     def test_torn_last_line_is_repaired_at_start(self):
         with open(self.data, "wb") as f:
             f.write(b'{"seq":1,"data":{"a":1}}\n{"seq":2,"da')
