@@ -219,7 +219,20 @@ wake sensor_service::on_wake(session& s) {
     // The tracked executor keeps the worker's io_context running until the verdict arrives.
     store_->submit(std::move(batch), mode_,
                    asio::prefer(s.socket.get_executor(), asio::execution::outstanding_work.tracked),
-                   [this, sp = &s](const std::string& error) { stored(*sp, error); });
+                   [this, sp = &s](const std::string& error) {
+                       try {
+                           stored(*sp, error);
+                       } catch (const std::exception& e) {
+                           // A bug: end only this connection, as the worker does for serve().
+                           log::line(log::level::error, "error")
+                               .str("what", "session")
+                               .unum("conn", sp->id)
+                               .str("why", e.what());
+                           sp->set_reason("internal error");
+                           static_cast<sensor_conn&>(*sp->state).failed = true;
+                           sp->proceed(wake::serve);
+                       }
+                   });
     return wake::hold;
 }
 
