@@ -93,6 +93,20 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+forget_pid() {  # PID: no longer one for cleanup to stop (it was stopped already)
+    local keep=() pid
+    for pid in "${PIDS[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
+    PIDS=("${keep[@]}")
+}
+
+stop_pid() {  # PID: TERM, KILL after 10 s; its exit status is not looked at
+    kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    forget_pid "$1"
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
