@@ -1,11 +1,12 @@
 # shellcheck shell=bash disable=SC2034  # sourced: the variables are the sourcing script's
-# bench_lib.sh: what run_ping.sh, run_memory.sh and profile_ping.sh share (sourced, not run):
-# installing what is missing, building netd and the benchmark's own C/C++ programs, free ports,
-# starting and stopping servers, CPU pinning, and the CPU accounting that marks runs disturbed by
-# other load.
-# The same approach as run_files.sh and run_durable.sh, which predate it and stay standalone.
+# bench_lib.sh: what the benchmark scripts (run_durable.sh, run_files.sh, run_ping.sh,
+# run_memory.sh, profile_ping.sh) share (sourced, not run): installing what is missing, building
+# netd and the benchmark's own C/C++ programs, free ports, starting and stopping servers, CPU
+# pinning, and the CPU accounting that marks runs disturbed by other load. run_files.sh keeps
+# its own CPU accounting (see its wrk_cpu_snap).
 #
-# The sourcing script sets BENCH_NAME (for messages) and REPO before sourcing.
+# The sourcing script sets BENCH_NAME (for messages), REPO and its own defaults (KEEP=0, ...)
+# before sourcing, and parses its options after.
 
 die() {
     echo "$BENCH_NAME: $*" >&2
