@@ -244,23 +244,7 @@ EOF
 }
 REPEATS_LEFT=4  # for the whole benchmark, so a busy machine cannot make it run for long
 run_wrk() {  # run_once's arguments. A run disturbed by other load is done again.
-    local line rc attempt
-    for attempt in 1 2 3; do
-        line=$(run_once "$@") && rc=0 || rc=$?
-        if ! kill -0 "$3" 2>/dev/null; then
-            echo "$BENCH_NAME: $1 (pid $3) died during the run" >&2
-            KEEP=1
-            exit 1
-        fi
-        if [ "$rc" -eq 3 ] && [ "$attempt" -lt 3 ] && [ "$REPEATS_LEFT" -gt 0 ]; then
-            echo "   (again: other processes used more than $NOISE_CPUS CPUs during that run)" >&2
-            REPEATS_LEFT=$((REPEATS_LEFT - 1))
-            continue
-        fi
-        [ -z "$line" ] || echo "$line" >>"$WORK/runs.jsonl"
-        [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || FAILED=1
-        return
-    done
+    run_repeated "$1" "$3" "$WORK/runs.jsonl" "$@"
 }
 
 # --- 6. the runs ------------------------------------------------------------------------------
