@@ -1,11 +1,12 @@
 # shellcheck shell=bash disable=SC2034  # sourced: the variables are the sourcing script's
-# bench_lib.sh: what run_ping.sh, run_memory.sh and profile_ping.sh share (sourced, not run):
-# installing what is missing, building netd and the benchmark's own C/C++ programs, free ports,
-# starting and stopping servers, CPU pinning, and the CPU accounting that marks runs disturbed by
-# other load.
-# The same approach as run_files.sh and run_durable.sh, which predate it and stay standalone.
+# bench_lib.sh: what the benchmark scripts (run_durable.sh, run_files.sh, run_ping.sh,
+# run_memory.sh, profile_ping.sh) share (sourced, not run): installing what is missing, building
+# netd and the benchmark's own C/C++ programs, free ports, starting and stopping servers, CPU
+# pinning, and the CPU accounting that marks runs disturbed by other load. run_files.sh keeps
+# its own CPU accounting (see its wrk_cpu_snap).
 #
-# The sourcing script sets BENCH_NAME (for messages) and REPO before sourcing.
+# The sourcing script sets BENCH_NAME (for messages), REPO and its own defaults (KEEP=0, ...)
+# before sourcing, and parses its options after.
 
 die() {
     echo "$BENCH_NAME: $*" >&2
@@ -92,6 +93,20 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+forget_pid() {  # PID: no longer one for cleanup to stop (it was stopped already)
+    local keep=() pid
+    for pid in "${PIDS[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
+    PIDS=("${keep[@]}")
+}
+
+stop_pid() {  # PID: TERM, KILL after 10 s; its exit status is not looked at
+    kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    forget_pid "$1"
+}
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -180,6 +195,34 @@ print("%.2f" % ((b - a) / os.sysconf("SC_CLK_TCK")))')
         QUIET_WAIT_LEFT=$((QUIET_WAIT_LEFT - 1))
     done
     return 0
+}
+
+# run_repeated NAME PID OUT ARGS...: run_once ARGS (the script's: prints the run as a JSON line;
+# status 0 ok, 1 errors, 3 disturbed by other load) until it is not disturbed, at most 3 times
+# and while REPEATS_LEFT (the script's, for the whole benchmark) lasts; first wait_quiet if
+# WAIT_QUIET=1. The last line goes to OUT; errors set FAILED=1. Server NAME (pid PID) dead
+# after a run ends the benchmark (status 1, WORK kept).
+WAIT_QUIET=0
+run_repeated() {
+    local name=$1 pid=$2 out=$3 line rc attempt
+    shift 3
+    for attempt in 1 2 3; do
+        [ "$WAIT_QUIET" -eq 0 ] || wait_quiet
+        line=$(run_once "$@") && rc=0 || rc=$?
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "$BENCH_NAME: $name (pid $pid) died during the run" >&2
+            KEEP=1
+            exit 1
+        fi
+        if [ "$rc" -eq 3 ] && [ "$attempt" -lt 3 ] && [ "$REPEATS_LEFT" -gt 0 ]; then
+            echo "   (again: other processes used more than $NOISE_CPUS CPUs during that run)" >&2
+            REPEATS_LEFT=$((REPEATS_LEFT - 1))
+            continue
+        fi
+        [ -z "$line" ] || echo "$line" >>"$out"
+        [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || FAILED=1
+        return
+    done
 }
 
 # source_version: the commit measured, and whether the daemon's sources differ from it.

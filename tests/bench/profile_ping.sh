@@ -121,15 +121,6 @@ EOF
     esac
 }
 proto_of() { [ "$1" = redis ] && echo redis || echo ping; }
-stop_pid() {
-    kill -TERM "$1" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    local keep=() pid
-    for pid in "${PIDS[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
-    PIDS=("${keep[@]}")
-}
 
 # --- 1. callgrind --------------------------------------------------------------------------------
 say "== instructions per request (callgrind, user space only; $REQUESTS requests on 1 connection)"

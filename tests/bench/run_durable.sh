@@ -38,6 +38,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH_NAME=run_durable.sh
 SECONDS_PER_RUN=10
 CONNECTIONS=64
 CLIENT_THREADS=2
@@ -46,11 +47,8 @@ WARMUP=1
 RELAXED=0
 KEEP=0
 TARGET=1.5
-
-die() {
-    echo "run_durable.sh: $*" >&2
-    exit 2
-}
+# shellcheck source=bench_lib.sh
+. "$REPO/tests/bench/bench_lib.sh"
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -65,73 +63,20 @@ while [ $# -gt 0 ]; do
 done
 
 # --- 1. what is missing -------------------------------------------------------------------
-PACKAGES=(redis-server redis-tools g++ meson ninja-build pkg-config python3 libasio-dev
-    libtomlplusplus-dev libfmt-dev nlohmann-json3-dev doctest-dev)
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-        missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "$(id -u)" -eq 0 ] || die "missing packages (run as root, or install them): ${missing[*]}"
-    echo "== installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-    # With systemd the package starts its own redis on :6379; ours is separate (own port, own
-    # dir). `systemctl disable --now redis-server` if you do not want that one.
-fi
+ensure_packages redis-server redis-tools g++ meson ninja-build pkg-config python3 libasio-dev \
+    libtomlplusplus-dev libfmt-dev nlohmann-json3-dev doctest-dev
 
 # --- 2. build ---------------------------------------------------------------------------------
 BUILD=${NETD_BUILD_DIR:-$REPO/build}
-if [ ! -f "$BUILD/build.ninja" ]; then
-    echo "== meson setup $BUILD"
-    meson setup "$BUILD" "$REPO" -Dtests=false >/dev/null
-fi
-if [ -n "${NETD_BIN:-}" ]; then
-    NETD=$(realpath "$NETD_BIN")  # another build, e.g. to compare a change against main
-    [ -x "$NETD" ] || die "NETD_BIN '$NETD_BIN' is not an executable"
-else
-    echo "== building netd in $BUILD"
-    # Only the daemon target, so half-edited code elsewhere does not stop the benchmark.
-    ninja -C "$BUILD" daemon/netd >/dev/null ||
-        die "netd did not build; try NETD_BUILD_DIR=/tmp/bench-build (its own meson setup)"
-    NETD=$BUILD/daemon/netd
-fi
-if [ -n "${LOAD_BIN:-}" ]; then
-    LOAD=$(realpath "$LOAD_BIN")  # meson's benchmark() passes the one it built
-else
-    # Straight from g++, so it builds with -Dtests=false too (then nothing else writes here).
-    LOAD=$BUILD/tests/bench/durable_load
-    mkdir -p "$(dirname "$LOAD")"
-    if [ ! -x "$LOAD" ] || [ "$REPO/tests/bench/durable_load.cpp" -nt "$LOAD" ]; then
-        echo "== building $LOAD"
-        g++ -std=c++20 -O2 -Wall -Wextra -Wpedantic -Werror -pthread \
-            "$REPO/tests/bench/durable_load.cpp" -o "$LOAD"
-    fi
-fi
-[ -x "$LOAD" ] || die "no load generator at '$LOAD'"
+build_netd
+build_tool LOAD_BIN durable_load.cpp
+LOAD=$LOAD_BIN
 
 # --- 3. one directory for both servers' data --------------------------------------------------
 BASE=${BENCH_TMPDIR:-$BUILD}
 mkdir -p "$BASE"
 WORK=$(mktemp -d "$BASE/bench-durable.XXXXXX")
 mkdir -p "$WORK/redis" "$WORK/netd"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    PIDS=()
-    if [ "$KEEP" -eq 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 FSTYPE=$(df --output=fstype "$WORK" | tail -1)
 echo "== data of both servers in $WORK (one filesystem: $FSTYPE)"
 df -T "$WORK"
@@ -141,18 +86,6 @@ AVAIL_MB=$(($(df --output=avail -k "$WORK" | tail -1) / 1024))
 case "$FSTYPE" in
 tmpfs | ramfs) echo "WARNING: $FSTYPE ignores fsync; set BENCH_TMPDIR to a directory on disk" >&2 ;;
 esac
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() {  # until 127.0.0.1:$1 accepts, or 10 s
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
 
 # --- 4. the servers ---------------------------------------------------------------------------
 REDIS_PORT=$(free_port)
@@ -187,9 +120,7 @@ EOF
 stop_netd() {
     kill -TERM "$NETD_PID" 2>/dev/null || true
     wait "$NETD_PID" || die "netd exited with status $? on SIGTERM: $(tail -3 "$WORK/netd.log")"
-    local keep=() pid
-    for pid in "${PIDS[@]}"; do [ "$pid" = "$NETD_PID" ] || keep+=("$pid"); done
-    PIDS=("${keep[@]}")
+    forget_pid "$NETD_PID"
 }
 start_netd fsync
 
@@ -202,43 +133,22 @@ FAILED=0
 stored() {  # what the server holds now
     if [ "$1" = redis ]; then rcli llen readings; else wc -l <"$WORK/netd/readings.jsonl"; fi
 }
-# CPU ticks: "<all CPUs busy (user+nice+system)> <kernel threads> <the server process>". Busy
-# time that is neither the server's, the client's nor the kernel threads' (jbd2, kworkers: the
-# servers' own I/O work) is other load on the machine, which makes a run worth repeating.
-cpu_snap() {
-    python3 -c '
-import os, sys
-with open("/proc/stat") as f:
-    v = f.readline().split()
-kernel = server = 0
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            s = f.read()
-    except OSError:
-        continue
-    fields = s[s.rindex(")") + 2:].split()
-    ticks = int(fields[11]) + int(fields[12])
-    if pid == "2" or fields[1] == "2":
-        kernel += ticks
-    elif pid == sys.argv[1]:
-        server = ticks
-print(int(v[1]) + int(v[2]) + int(v[3]), kernel, server)
-' "$1"
-}
-CLK_TCK=$(getconf CLK_TCK)
+# The lib's cpu_snap: busy time that is neither the server's, the client's nor the kernel threads'
+# (here jbd2 and kworkers, the servers' own I/O work) is other load on the machine, which makes a
+# run worth repeating. Neither server has child processes (no AOF rewrite, no save), so its
+# "process and its children" figure is the process's own; the CPU 0 figure is not used here.
 run_once() {  # $1: server, $2: row label, $3: round; prints the result as a JSON line
     local port=$NETD_PORT pid=$NETD_PID before after json b0 b1 k0 k1 c0 c1 t0 t1
     if [ "$1" = redis ]; then port=$REDIS_PORT; pid=$REDIS_PID; fi
     before=$(stored "$1")
     sync
-    read -r b0 k0 c0 < <(cpu_snap "$pid")
+    read -r b0 k0 c0 _ < <(cpu_snap "$pid")
     t0=$(date +%s.%N)
     json=$("$LOAD" --proto "$1" --port "$port" --connections "$CONNECTIONS" \
         --threads "$CLIENT_THREADS" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" \
         --timeout 5) || true  # errors are counted in $json
     t1=$(date +%s.%N)
-    read -r b1 k1 c1 < <(cpu_snap "$pid")
+    read -r b1 k1 c1 _ < <(cpu_snap "$pid")
     after=$(stored "$1")
     python3 -c '
 import json, sys
@@ -267,7 +177,7 @@ check_alive() {  # $1: server; a server that died under load ends the benchmark
     if [ "$1" = redis ]; then pid=$REDIS_PID log=$WORK/redis.log; fi
     kill -0 "$pid" 2>/dev/null && return 0
     wait "$pid" || status=$?
-    echo "run_durable.sh: $1 (pid $pid) exited during the run with status $status" \
+    echo "$BENCH_NAME: $1 (pid $pid) exited during the run with status $status" \
         "$([ "$status" -gt 128 ] && echo "(signal $(kill -l $((status - 128))))"); its log ends:" >&2
     tail -5 "$log" >&2
     KEEP=1
@@ -358,6 +268,6 @@ sys.exit(1 if bad else 0)
 EOF
 echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), data on $FSTYPE ($(df --output=source "$WORK" | tail -1)); $(redis-server --version | cut -d' ' -f1-3); $("$NETD" --version 2>&1 | head -1)"
 if [ "$FAILED" -ne 0 ]; then
-    echo "run_durable.sh: a run had errors or acks that were not stored (see above)" >&2
+    echo "$BENCH_NAME: a run had errors or acks that were not stored (see above)" >&2
     exit 1
 fi

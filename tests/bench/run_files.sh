@@ -34,16 +34,14 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH_NAME=run_files.sh
 SECONDS_PER_RUN=10
 WARMUP=1
 SERVERS="nginx netd"
 KEEP=0
 NOISE_CPUS=0.3  # CPUs used by other processes during a run that make its figures suspect
-
-die() {
-    echo "run_files.sh: $*" >&2
-    exit 2
-}
+# shellcheck source=bench_lib.sh
+. "$REPO/tests/bench/bench_lib.sh"
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -61,23 +59,9 @@ done
 # --- 1. what is missing -------------------------------------------------------------------
 PACKAGES=(nginx-light wrk python3)
 case " $SERVERS " in *" netd "*)
-    [ -n "${NETD_BIN:-}" ] || PACKAGES+=(g++ meson ninja-build pkg-config libasio-dev
-        libtomlplusplus-dev libfmt-dev nlohmann-json3-dev doctest-dev) ;;
+    [ -n "${NETD_BIN:-}" ] || PACKAGES+=("${NETD_BUILD_PACKAGES[@]}") ;;
 esac
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-        missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "$(id -u)" -eq 0 ] || die "missing packages (run as root, or install them): ${missing[*]}"
-    echo "== installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-    # With systemd the package starts its own nginx on :80; ours is separate (own port, own
-    # config). `systemctl disable --now nginx` if you do not want that one.
-fi
+ensure_packages "${PACKAGES[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || die "no nginx binary"
 command -v wrk >/dev/null || die "no wrk binary"
@@ -85,22 +69,7 @@ command -v wrk >/dev/null || die "no wrk binary"
 # --- 2. build ---------------------------------------------------------------------------------
 BUILD=${NETD_BUILD_DIR:-$REPO/build}
 NETD=
-case " $SERVERS " in *" netd "*)
-    if [ -n "${NETD_BIN:-}" ]; then
-        NETD=$(realpath "$NETD_BIN")  # another build, or the one meson's benchmark() built
-        [ -x "$NETD" ] || die "NETD_BIN '$NETD_BIN' is not an executable"
-    else
-        if [ ! -f "$BUILD/build.ninja" ]; then
-            echo "== meson setup $BUILD"
-            meson setup "$BUILD" "$REPO" -Dtests=false >/dev/null
-        fi
-        echo "== building netd in $BUILD"
-        # Only the daemon target, so half-edited code elsewhere does not stop the benchmark.
-        ninja -C "$BUILD" daemon/netd >/dev/null ||
-            die "netd did not build; try NETD_BUILD_DIR=/tmp/bench-build (its own meson setup)"
-        NETD=$BUILD/daemon/netd
-    fi ;;
-esac
+case " $SERVERS " in *" netd "*) build_netd ;; esac
 
 # --- 3. the files -----------------------------------------------------------------------------
 BASE=${BENCH_TMPDIR:-$BUILD}
@@ -111,25 +80,6 @@ mkdir -p "$WORK/www" "$WORK/nginx"
 head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$WORK/www/10m.bin"
 RESULTS=$BASE/files_bench.json
-
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    PIDS=()
-    if [ "$KEEP" -eq 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 wait_http() {  # until http://127.0.0.1:$1/1k.bin answers, or 10 s
     for _ in $(seq 100); do
@@ -144,15 +94,11 @@ urllib.request.build_opener(h).open("http://127.0.0.1:%s/1k.bin" % sys.argv[1], 
 }
 
 # --- 5. CPUs ----------------------------------------------------------------------------------
-NCPU=$(nproc)
-if [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then
-    SERVER_PIN=(taskset -c 0)
-    CLIENT_PIN=(taskset -c 1)
+# The lib's pinning, with wrk named.
+if [ "${#SERVER_PIN[@]}" -gt 0 ]; then
     PINNING="servers on CPU 0, wrk (2 threads) on CPU 1"
     [ "$NCPU" -eq 2 ] && PINNING="$PINNING: 2 CPUs, so wrk's two threads share one core"
 else
-    SERVER_PIN=()
-    CLIENT_PIN=()
     PINNING="no pinning ($NCPU CPU): server and wrk share the machine"
 fi
 echo "== $NCPU CPUs; $PINNING"
@@ -235,11 +181,13 @@ done = function(summary, latency, requests)
 end
 EOF
 
-CLK_TCK=$(getconf CLK_TCK)
 # CPU ticks: "<all CPUs busy (user+nice+system)> <the server $1: master and workers> <the
 # waited-for children of the shell $2: wrk>". Busy time that is neither the server's nor wrk's is
 # other load on the machine (a build in another shell), which makes a run's figures worth little.
-cpu_snap() {
+# Not the lib's cpu_snap: that one counts the kernel threads (ksoftirqd, kworkers) apart and so
+# leaves them out of "other"; here they are in it, and wrk is measured from this shell's waited-for
+# children, not from its own report. The same figures as before, so results stay comparable.
+wrk_cpu_snap() {
     local server=0 pid t
     for pid in "$1" $(pgrep -P "$1" || true); do
         t=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
@@ -255,13 +203,13 @@ run_once() {  # $1 server, $2 port, $3 pid, $4 file, $5 connections, $6 file siz
     # Prints the run as a JSON line; exit status 0 ok, 1 errors, 3 disturbed by other load.
     local out b0 s0 w0 b1 s1 w1 result me=$BASHPID  # this (sub)shell: wrk's parent
     "${CLIENT_PIN[@]}" wrk -t2 -c"$5" -d"${WARMUP}s" "http://127.0.0.1:$2/$4" >/dev/null 2>&1 || true
-    read -r b0 s0 w0 < <(cpu_snap "$3" "$me")
+    read -r b0 s0 w0 < <(wrk_cpu_snap "$3" "$me")
     out=$("${CLIENT_PIN[@]}" wrk -t2 -c"$5" -d"${SECONDS_PER_RUN}s" --timeout 10s \
         -s "$WORK/report.lua" "http://127.0.0.1:$2/$4" 2>&1) || true
-    read -r b1 s1 w1 < <(cpu_snap "$3" "$me")
+    read -r b1 s1 w1 < <(wrk_cpu_snap "$3" "$me")
     result=$(printf '%s\n' "$out" | sed -n 's/^RESULT //p' | tail -1)
     if [ -z "$result" ]; then
-        echo "run_files.sh: wrk against $1 printed no result:" >&2
+        echo "$BENCH_NAME: wrk against $1 printed no result:" >&2
         printf '%s\n' "$out" >&2
         return 1
     fi
@@ -296,23 +244,7 @@ EOF
 }
 REPEATS_LEFT=4  # for the whole benchmark, so a busy machine cannot make it run for long
 run_wrk() {  # run_once's arguments. A run disturbed by other load is done again.
-    local line rc attempt
-    for attempt in 1 2 3; do
-        line=$(run_once "$@") && rc=0 || rc=$?
-        if ! kill -0 "$3" 2>/dev/null; then
-            echo "run_files.sh: $1 (pid $3) died during the run" >&2
-            KEEP=1
-            exit 1
-        fi
-        if [ "$rc" -eq 3 ] && [ "$attempt" -lt 3 ] && [ "$REPEATS_LEFT" -gt 0 ]; then
-            echo "   (again: other processes used more than $NOISE_CPUS CPUs during that run)" >&2
-            REPEATS_LEFT=$((REPEATS_LEFT - 1))
-            continue
-        fi
-        [ -z "$line" ] || echo "$line" >>"$WORK/runs.jsonl"
-        [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || FAILED=1
-        return
-    done
+    run_repeated "$1" "$3" "$WORK/runs.jsonl" "$@"
 }
 
 # --- 6. the runs ------------------------------------------------------------------------------
@@ -408,6 +340,6 @@ print(f"results: {sys.argv[2]}")
 sys.exit(0 if all(r["ok"] for r in runs) else 1)
 EOF
 if [ "$FAILED" -ne 0 ]; then
-    echo "run_files.sh: a run had errors or short answers (see above)" >&2
+    echo "$BENCH_NAME: a run had errors or short answers (see above)" >&2
     exit 1
 fi

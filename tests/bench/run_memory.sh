@@ -188,15 +188,6 @@ EOF
     done
     [ -n "$MEASURE_PID" ] || die "no nginx worker process"
 }
-stop_server() {
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    local keep=() pid
-    for pid in "${PIDS[@]}"; do [ "$pid" = "$SERVER_PID" ] || keep+=("$pid"); done
-    PIDS=("${keep[@]}")
-}
 
 RUNS=$WORK/runs.jsonl
 : >"$RUNS"
@@ -224,7 +215,7 @@ print("   %-11s %5d connections (%d accepted, %d open at the end, %d failed requ
           r["label"], r["connections"], r["accepted"], r["still_open"], r["failed_requests"],
           r["rss_per_conn_connected"], r["rss_per_conn_requested"], r["rss_per_conn_idle"]))
 ' "$line" >&2
-    stop_server
+    stop_pid "$SERVER_PID"
 done
 
 # --- 5. the table -------------------------------------------------------------------------------

@@ -204,25 +204,9 @@ sys.exit(1 if r["errors"] or not r["ops"] else 3 if r["noisy"] else 0)
 EOF
 }
 REPEATS_LEFT=6  # for the whole benchmark, so a busy machine cannot make it run for long
+WAIT_QUIET=1  # before each run, a quiet second
 run() {  # run_once's arguments. A run disturbed by other load is done again.
-    local line rc attempt
-    for attempt in 1 2 3; do
-        wait_quiet
-        line=$(run_once "$@") && rc=0 || rc=$?
-        if ! kill -0 "${PID_OF[$1]}" 2>/dev/null; then
-            echo "$BENCH_NAME: $1 (pid ${PID_OF[$1]}) died during the run" >&2
-            KEEP=1
-            exit 1
-        fi
-        if [ "$rc" -eq 3 ] && [ "$attempt" -lt 3 ] && [ "$REPEATS_LEFT" -gt 0 ]; then
-            echo "   (again: other processes used more than $NOISE_CPUS CPUs during that run)" >&2
-            REPEATS_LEFT=$((REPEATS_LEFT - 1))
-            continue
-        fi
-        [ -z "$line" ] || echo "$line" >>"$RUNS"
-        [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || FAILED=1
-        return
-    done
+    run_repeated "$1" "${PID_OF[$1]}" "$RUNS" "$@"
 }
 
 ORDER=(netd floor redis redis floor netd)
