@@ -24,7 +24,7 @@ using asio::experimental::as_tuple;
 
 constexpr auto min_accept_backoff = std::chrono::milliseconds(10);
 constexpr auto max_accept_backoff = std::chrono::seconds(1);
-// Once this many connections were in their service's coroutine at once, the worker returns
+// Once this many connections were in their service's coroutine or held at once, the worker returns
 // freed heap to the system when the last of them is done.
 constexpr std::size_t trim_after_running = 512;
 
@@ -305,12 +305,20 @@ asio::awaitable<void> serve_guarded(session& s) {
 
 }  // namespace
 
-void worker::resume(session_ref it) {
+void worker::busy() {
     peak_running_ = std::max(peak_running_, ++running_);
+}
+
+void worker::done_busy() {
+    // Posted: after the handler that ended the work, when its memory is freed too.
+    if (--running_ == 0 && peak_running_ >= trim_after_running)
+        asio::post(io_, [this] { give_back_memory(); });
+}
+
+void worker::resume(session_ref it) {
+    busy();
     asio::co_spawn(io_, serve_guarded(*it), [this, it](std::exception_ptr e) {
-        // After this handler, when the coroutine's frames are freed too.
-        if (--running_ == 0 && peak_running_ >= trim_after_running)
-            asio::post(io_, [this] { give_back_memory(); });
+        done_busy();
         if (e) {
             log_failure("session")(e);
             it->set_reason("internal error");
@@ -358,13 +366,15 @@ void worker::park(session_ref it) {
             park(it);
         else if (next == wake::serve)
             resume(it);
-        // wake::hold: the service calls proceed() when its work is done
+        else
+            busy();  // wake::hold: the service calls proceed() when its work is done
     };
     it->socket.async_read_some(asio::buffer(buf),
                                asio::bind_allocator(park_allocator<void>(&*it), std::move(woken)));
 }
 
 void worker::proceed(session_ref it, wake next) {
+    done_busy();
     if (!it->socket.is_open())
         finish(it);  // aborted while held: a forced stop
     else if (next == wake::park)

@@ -103,6 +103,10 @@ class worker {
     /// Logs conn_close and forgets the connection.
     void finish(session_ref it);
     void arm_deadlines(deadline_queue::clock::time_point at);
+    /// A session starts or ends work outside a parked read (serve(), or held); once 512 or
+    /// more were at it at once, the last to end gives freed heap back to the system.
+    void busy();
+    void done_busy();
     void give_back_memory();
 
     shared_state& shared_;
@@ -113,7 +117,9 @@ class worker {
     deadline_queue deadlines_;  ///< of every session here; before sessions_, which use it
     asio::steady_timer deadline_timer_{io_};
     std::list<session> sessions_;
-    std::size_t running_ = 0, peak_running_ = 0;  ///< sessions in a serve() coroutine
+    /// Sessions in a serve() coroutine or held by their service, now and at most since the
+    /// last give_back_memory().
+    std::size_t running_ = 0, peak_running_ = 0;
     bool stopping_ = false;
     std::thread thread_;
 };

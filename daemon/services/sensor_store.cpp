@@ -38,6 +38,9 @@ std::string errno_text(const char* what, int err) {
 // is quick.
 constexpr std::uint64_t wal_bytes = 32u << 20;
 
+// The most submissions whose room the writer keeps between batches.
+constexpr std::size_t max_kept_batch = 1024;
+
 // Writes all of `iov` with writev (at < 0: the O_APPEND end) or pwritev at `at`, resuming after
 // short writes. `iov` is consumed. Returns 0 or the errno.
 int write_iov(int fd, std::vector<struct iovec>& iov, off_t at) {
@@ -560,6 +563,13 @@ void sensor_store::run() {
         }
         complete(batch, error);
         batch.clear();
+        // Ten thousand sensors reporting at once make a batch of ten thousand: do not keep
+        // room for that (about 200 bytes a reading across these) once the burst is over.
+        if (batch.capacity() > max_kept_batch) {
+            std::vector<entry>().swap(batch);
+            std::vector<struct iovec>().swap(iov_);
+            std::vector<std::string_view>().swap(pieces_);
+        }
     }
 }
 
