@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <asio/post.hpp>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -90,6 +91,18 @@ class test_daemon {
         for (auto& w : workers_)
             w->join();
         return true;
+    }
+
+    /// Waits until every worker ran the handlers posted to it so far (stop(), force_stop()...);
+    /// false if one did not within `limit` (its io_context no longer runs).
+    bool synced_within(std::chrono::milliseconds limit) {
+        auto ran = std::make_shared<std::atomic<std::size_t>>(0);
+        for (auto& w : workers_)
+            asio::post(w->executor(), [ran] { ++*ran; });
+        auto until = std::chrono::steady_clock::now() + limit;
+        while (*ran < workers_.size() && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return *ran == workers_.size();
     }
 
     std::uint16_t port() const { return port_; }

@@ -1,8 +1,13 @@
+#include <asio/execution.hpp>
+#include <asio/io_context.hpp>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
 
 #include "harness.hpp"
+#include "services/sensor_store.hpp"
 
 using netd::test::client;
 using netd::test::test_daemon;
@@ -18,7 +23,125 @@ std::vector<std::string> stored_lines(const std::filesystem::path& file) {
         lines.push_back(line);
     return lines;
 }
+
+// Stops the store's writer thread where it hands a verdict back: the writer posts it through a
+// gate_executor and waits in execute() until the test opens the gate. Every batch submitted
+// meanwhile stays with the store, so its connection is held (wake::hold) for as long as the
+// test wants.
+struct writer_gate {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool submitted = false, inside = false, open = false, left = false;
+
+    void enter() {
+        std::unique_lock lock(mutex);
+        inside = true;
+        changed.notify_all();
+        changed.wait(lock, [this] { return open; });
+    }
+    void leave() {
+        std::lock_guard lock(mutex);
+        left = true;
+        changed.notify_all();
+    }
+    bool wait_inside(std::chrono::milliseconds limit) {
+        std::unique_lock lock(mutex);
+        return changed.wait_for(lock, limit, [this] { return inside; });
+    }
+    /// Lets the writer go on; returns once it is out of the gate (it may still use it until then).
+    void release() {
+        std::unique_lock lock(mutex);
+        open = true;
+        changed.notify_all();
+        changed.wait(lock, [this] { return !submitted || left; });
+    }
+};
+
+struct gate_executor {
+    asio::execution_context* context;
+    writer_gate* gate;
+
+    asio::execution_context& query(asio::execution::context_t) const noexcept { return *context; }
+    static constexpr asio::execution::blocking_t query(asio::execution::blocking_t) noexcept {
+        return asio::execution::blocking.never;
+    }
+    gate_executor require(asio::execution::blocking_t::never_t) const noexcept { return *this; }
+    template <typename F>
+    void execute(F&& f) const {
+        gate->enter();
+        std::forward<F>(f)();
+        gate->leave();
+    }
+    bool operator==(const gate_executor& other) const noexcept { return gate == other.gate; }
+    bool operator!=(const gate_executor& other) const noexcept { return gate != other.gate; }
+};
+
+// A sensor daemon whose writer is stopped at a gate, and a connection that sent one reading
+// after that: the reading's batch waits in the store and the connection is held.
+struct held_connection {
+    test_daemon d{sensor_table + "durability = \"write\"\n", 1};
+    client c{d.port()};
+    asio::io_context unused;  // the gate's execution context; never run
+    writer_gate gate;
+    // Opens the gate even if the constructor fails, before the gate and the store go away.
+    struct opener {
+        writer_gate& gate;
+        ~opener() { gate.release(); }
+    } open_at_end{gate};
+    std::shared_ptr<netd::sensor_store> store;
+
+    held_connection() {
+        REQUIRE(c.connected());
+        c.send("n=1\n");  // through serve(), then parked
+        REQUIRE(c.recv_lines(1) == "ack 1\n");
+        std::string error;
+        store = netd::sensor_store::open(d.dir() / "readings.jsonl", error);
+        REQUIRE_MESSAGE(store, error);
+        gate.submitted = true;
+        store->submit("{\"gate\":1}\n", netd::durability::write, gate_executor{&unused, &gate},
+                      [](const std::string&) {});
+        REQUIRE(gate.wait_inside(std::chrono::seconds(5)));
+        c.send("n=2\n");  // from the parked read's handler to the store: held
+        REQUIRE(queued_within(std::chrono::seconds(5)));
+    }
+    // True once a submission waits in the store's queue behind the gate.
+    bool queued_within(std::chrono::milliseconds limit) {
+        auto until = std::chrono::steady_clock::now() + limit;
+        for (;;) {
+            for (const auto& s : netd::sensor_store::stats_all())
+                if (s.file == store->path().string() && s.pending > 0) return true;
+            if (std::chrono::steady_clock::now() >= until) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
+};
+
 }  // namespace
+
+TEST_CASE("loopback: a connection held by the store gets its ack through a graceful stop") {
+    held_connection h;
+    h.d.stop();
+    // The stop has reached the worker while the reading is still with the store.
+    REQUIRE(h.d.synced_within(std::chrono::seconds(5)));
+    h.gate.release();
+    CHECK(h.c.recv_lines(1) == "ack 2\n");
+    CHECK(h.c.closed_by_peer());  // then the stop ends it
+    CHECK(h.d.joined_within(std::chrono::seconds(5)));
+    auto lines = stored_lines(h.d.dir() / "readings.jsonl");
+    CHECK(lines.size() == 3);
+}
+
+TEST_CASE("loopback: a forced stop ends a held connection once the store answers") {
+    held_connection h;
+    h.d.stop();
+    h.d.force_stop();
+    REQUIRE(h.d.synced_within(std::chrono::seconds(5)));
+    CHECK(h.d.open_connections() == 1);  // not forgotten while its verdict is to come
+    h.gate.release();
+    CHECK(h.c.recv_once().empty());  // closed without the ack
+    CHECK(h.d.joined_within(std::chrono::seconds(5)));
+    CHECK(h.d.open_connections() == 0);
+}
 
 TEST_CASE("loopback: a pipelined burst of readings is acked in order and stored once each") {
     test_daemon d(sensor_table);
