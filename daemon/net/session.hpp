@@ -27,7 +27,6 @@ class line;
 }
 
 class service;
-class worker;
 enum class wake;
 
 /// A session's two deadlines, in a plain struct so that a hook leads back to its session.
@@ -81,15 +80,17 @@ class session : private session_hooks {
     /// calls serve() again once input arrives (the first bytes: take_woken()).
     void park() { parked_ = true; }
     /// True once if the service parked the connection.
-    bool take_park() { return std::exchange(parked_, false); }
+    bool take_park() {
+        bool parked = parked_;
+        parked_ = false;
+        return parked;
+    }
     /// Continues a connection the service held (wake::hold) once its work is done: park it
     /// again, or run serve(). A connection closed meanwhile (a forced stop) ends instead.
     void proceed(wake next);
-    /// Set by the worker that owns the session: where proceed() goes.
-    void set_owner(worker* owner, std::list<session>::iterator self) {
-        owner_ = owner;
-        self_ = self;
-    }
+    /// Set by the worker that owns the session (the owner of its deadline_queue): where
+    /// proceed() goes.
+    void set_self(std::list<session>::iterator self) { self_ = self; }
     /// Where the worker reads a parked connection's first bytes.
     static constexpr std::size_t wake_bytes = 64;
     std::array<char, wake_bytes>& wake_buffer() { return wake_; }
@@ -126,15 +127,17 @@ class session : private session_hooks {
     void capture_rtt();
     enum hook_tag : std::uint8_t { deadline_tag, alive_tag };
 
+    // Every byte here is in every connection (<= 1 KiB each while idle): the worker is
+    // deadlines_.owner, the RTT fits 32 bits, the flags are bits, so that wake_ and park_room_
+    // need no padding before them.
     deadline_queue& deadlines_;
-    worker* owner_ = nullptr;
     std::list<session>::iterator self_;
     std::string_view deadline_reason_, deadline_farewell_;
     std::string reason_;
-    std::int64_t rtt_us_ = -1;
+    std::int32_t rtt_us_ = -1;
     std::uint8_t woken_ = 0;
-    bool idle_ = false, stopping_ = false, parked_ = false;
-    bool park_room_used_ = false;
+    bool idle_ : 1 = false, stopping_ : 1 = false, parked_ : 1 = false;
+    bool park_room_used_ : 1 = false;
     std::array<char, wake_bytes> wake_;
     static constexpr std::size_t park_room_bytes = 128;  ///< Asio 1.22's read op here: 128
     alignas(std::max_align_t) std::array<std::byte, park_room_bytes> park_room_;

@@ -273,7 +273,7 @@ void worker::admit(listener& l, session::socket_type socket) {
     auto it =
         sessions_.emplace(sessions_.end(), std::move(socket), id, l.spec.service_name, l.spec.impl,
                           deadlines_, std::chrono::microseconds(shared_.alive_interval_us.load()));
-    it->set_owner(this, it);
+    it->set_self(it);
     it->peer = endpoint_text(peer_ep);
     log::line(log::level::info, "conn_open")
         .str("service", it->service_name)
@@ -385,7 +385,7 @@ void worker::proceed(session_ref it, wake next) {
 
 // Here rather than in session.cpp: it is the worker's half of the hold.
 void session::proceed(wake next) {
-    owner_->proceed(self_, next);
+    static_cast<worker*>(deadlines_.owner)->proceed(self_, next);
 }
 
 void worker::finish(session_ref it) {
