@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
@@ -246,6 +247,9 @@ class server {
 
 server& the_server() {
     static server* s = [] {
+        // As netd's app does: sendfile(2) to a connection the client reset raises SIGPIPE (it
+        // has no MSG_NOSIGNAL), which would end the fuzzer with exit status 141.
+        std::signal(SIGPIPE, SIG_IGN);
         auto* created = new server;  // never destroyed: worker threads outlive static destructors
         std::atexit([] { the_server().stop(); });
         return created;
