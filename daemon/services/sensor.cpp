@@ -171,8 +171,9 @@ class sensor_service final : public service {
         if (!s.state) s.state = std::make_unique<sensor_conn>(s, settings_);
         return static_cast<sensor_conn&>(*s.state);
     }
-    /// The store's verdict on a held connection's batch (on the connection's worker thread).
-    void stored(session& s, const std::string& error);
+    /// The store's verdict on a held connection's batch (on the connection's worker thread):
+    /// sends the replies; returns how the connection goes on.
+    wake stored(session& s, const std::string& error);
 
     line_settings settings_;
     std::filesystem::path data_file_;
@@ -220,8 +221,9 @@ wake sensor_service::on_wake(session& s) {
     store_->submit(std::move(batch), mode_,
                    asio::prefer(s.socket.get_executor(), asio::execution::outstanding_work.tracked),
                    [this, sp = &s](const std::string& error) {
+                       wake next = wake::serve;
                        try {
-                           stored(*sp, error);
+                           next = stored(*sp, error);
                        } catch (const std::exception& e) {
                            // A bug: end only this connection, as the worker does for serve().
                            log::line(log::level::error, "error")
@@ -230,13 +232,14 @@ wake sensor_service::on_wake(session& s) {
                                .str("why", e.what());
                            sp->set_reason("internal error");
                            static_cast<sensor_conn&>(*sp->state).failed = true;
-                           sp->proceed(wake::serve);
                        }
+                       // Outside the try: the connection goes on exactly once.
+                       sp->proceed(next);
                    });
     return wake::hold;
 }
 
-void sensor_service::stored(session& s, const std::string& error) {
+wake sensor_service::stored(session& s, const std::string& error) {
     auto& conn = static_cast<sensor_conn&>(*s.state);
     auto& out = line_io::reply_buffer();
     bool lost_framing = false;
@@ -253,20 +256,18 @@ void sensor_service::stored(session& s, const std::string& error) {
     }
     if (!s.socket.is_open() || !conn.io.try_write(out)) {
         conn.failed = true;
-        s.proceed(wake::serve);
-        return;
+        return wake::serve;
     }
     if (out.empty() && !lost_framing && !conn.skipping && conn.io.settle_idle()) {
         conn.held.reset();
-        s.proceed(wake::park);
-        return;
+        return wake::park;
     }
     // The rest is serve()'s: replies the socket did not take, the close after lost framing.
     if (!conn.held) conn.held = std::make_unique<sensor_conn::held_batch>();
     conn.held->items.clear();
     conn.held->unsent = out;
     conn.held->lost_framing = lost_framing;
-    s.proceed(wake::serve);
+    return wake::serve;
 }
 
 asio::awaitable<void> sensor_service::serve(session& s) {
