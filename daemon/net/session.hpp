@@ -85,6 +85,15 @@ class session : private session_hooks {
         parked_ = false;
         return parked;
     }
+    /// Called by a service that returns from serve() while work for the connection runs
+    /// elsewhere, as with wake::hold: it calls proceed() once that work is done.
+    void hold() { held_ = true; }
+    /// True once if the service held the connection.
+    bool take_hold() {
+        bool held = held_;
+        held_ = false;
+        return held;
+    }
     /// Continues a connection the service held (wake::hold) once its work is done: park it
     /// again, or run serve(). A connection closed meanwhile (a forced stop) ends instead.
     void proceed(wake next);
@@ -137,7 +146,7 @@ class session : private session_hooks {
     std::int32_t rtt_us_ = -1;
     std::uint8_t woken_ = 0;
     bool idle_ : 1 = false, stopping_ : 1 = false, parked_ : 1 = false;
-    bool park_room_used_ : 1 = false;
+    bool park_room_used_ : 1 = false, held_ : 1 = false;
     std::array<char, wake_bytes> wake_;
     static constexpr std::size_t park_room_bytes = 128;  ///< Asio 1.22's read op here: 128
     alignas(std::max_align_t) std::array<std::byte, park_room_bytes> park_room_;

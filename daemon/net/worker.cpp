@@ -318,6 +318,10 @@ void worker::done_busy() {
 void worker::resume(session_ref it) {
     busy();
     asio::co_spawn(io_, serve_guarded(*it), [this, it](std::exception_ptr e) {
+        // Held: the service's work has the session now and goes on with proceed(). That work's
+        // completion is posted to this thread, so it runs after this handler, which co_spawn
+        // dispatches as serve() returns.
+        if (it->take_hold()) return;
         done_busy();
         if (e) {
             log_failure("session")(e);

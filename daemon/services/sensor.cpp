@@ -2,12 +2,7 @@
 #include "proto/append.hpp"
 
 #include <algorithm>
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
 #include <charconv>
-#include <optional>
 #include <vector>
 
 #include "config_reader.hpp"
@@ -25,7 +20,6 @@ namespace {
 
 using proto::append_uint;
 
-using asio::experimental::as_tuple;
 using status = proto::line_framer::status;
 
 // What each message of a batch gets back, in order, once the batch is stored (or not).
@@ -33,27 +27,6 @@ struct reply_item {
     enum kind { pong, reading, too_long } what;
     std::uint64_t seq;
 };
-
-// Waits on the session's own executor for the writer thread's verdict on one batch.
-asio::awaitable<std::string> store_batch(sensor_store& store, std::string lines, durability mode) {
-    struct verdict {
-        explicit verdict(asio::any_io_executor ex)
-            : timer(ex, asio::steady_timer::time_point::max()) {}
-        asio::steady_timer timer;
-        std::optional<std::string> error;
-    };
-    auto executor = co_await asio::this_coro::executor;
-    auto v = std::make_shared<verdict>(executor);
-    store.submit(std::move(lines), mode, executor, [v](const std::string& error) {
-        v->error = error;
-        v->timer.cancel();
-    });
-    // Acknowledged data is never dropped, so neither a stop nor the deadline interrupts this
-    // wait: the writer always answers (a stuck disk is what shutdown_grace cannot fix).
-    while (!v->error)
-        co_await v->timer.async_wait(as_tuple(asio::use_awaitable));
-    co_return std::move(*v->error);
-}
 
 // What a sensor connection keeps while parked, and logs in conn_alive and conn_close.
 struct sensor_conn final : session::conn_state {
@@ -171,6 +144,10 @@ class sensor_service final : public service {
         if (!s.state) s.state = std::make_unique<sensor_conn>(s, settings_);
         return static_cast<sensor_conn&>(*s.state);
     }
+    /// Hands the readings framed from the connection's input to the store and holds the
+    /// connection (neither read nor in a coroutine) until the store's verdict: stored().
+    void hand_over(session& s, sensor_conn& conn, std::string batch,
+                   const std::vector<reply_item>& items, bool lost_framing);
     /// The store's verdict on a held connection's batch (on the connection's worker thread):
     /// sends the replies; returns how the connection goes on.
     wake stored(session& s, const std::string& error);
@@ -205,10 +182,17 @@ wake sensor_service::on_wake(session& s) {
         conn.held.reset(new sensor_conn::held_batch{{}, out, lost_framing});
         return wake::serve;
     }
+    hand_over(s, conn, std::move(batch), items, lost_framing);
+    return wake::hold;
+}
+
+void sensor_service::hand_over(session& s, sensor_conn& conn, std::string batch,
+                               const std::vector<reply_item>& items, bool lost_framing) {
     // Ten thousand connections may wait here at once: none holds an empty read buffer.
-    io.release_if_drained();
+    conn.io.release_if_drained();
     // Acknowledged data is never dropped, so neither the idle deadline nor a graceful stop ends
-    // a held connection: the writer always answers (see store_batch).
+    // a held connection: the writer always answers (a stuck disk is what shutdown_grace cannot
+    // fix).
     s.expires_after(std::chrono::hours(24 * 365), "store");
     // What the messages get back once the batch is stored: usually only acks, which need no
     // list (see stored()).
@@ -236,7 +220,6 @@ wake sensor_service::on_wake(session& s) {
                        // Outside the try: the connection goes on exactly once.
                        sp->proceed(next);
                    });
-    return wake::hold;
 }
 
 wake sensor_service::stored(session& s, const std::string& error) {
@@ -291,15 +274,13 @@ asio::awaitable<void> sensor_service::serve(session& s) {
     std::vector<reply_item> items;
     for (;;) {
         bool lost_framing = !conn.collect(s, batch, items);
-        std::string error;
         if (!batch.empty()) {
-            // Ten thousand connections may wait here at once: none holds an empty read buffer.
-            io.release_if_drained();
-            s.expires_after(std::chrono::hours(24 * 365), "store");  // see store_batch
-            error = co_await store_batch(*store_, std::move(batch), mode_);
-            batch.clear();
+            // As from on_wake(): the store's verdict sends the replies and goes on.
+            hand_over(s, conn, std::move(batch), items, lost_framing);
+            s.hold();
+            co_return;
         }
-        conn.reply(items, error, out);
+        conn.reply(items, {}, out);
         items.clear();
         if (!co_await io.write(out)) co_return;
         if (lost_framing) {

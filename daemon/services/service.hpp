@@ -24,8 +24,9 @@ enum class wake {
 class service {
   public:
     virtual ~service() = default;
-    /// Serves one accepted connection until it ends or parks it (session::park): then the core
-    /// waits for input and calls on_wake(). The core logs conn_open and conn_close.
+    /// Serves one accepted connection until it ends, parks it (session::park: the core waits
+    /// for input and calls on_wake()) or holds it (session::hold, as wake::hold). The core logs
+    /// conn_open and conn_close.
     virtual asio::awaitable<void> serve(session& s) = 0;
     /// A parked connection got input (session::take_woken). Answers it without a coroutine if
     /// it can, and says what comes next.

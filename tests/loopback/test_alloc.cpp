@@ -68,7 +68,7 @@ TEST_CASE("loopback: the ping path allocates nothing per message") {
 TEST_CASE("loopback: a sensor reading is stored and acked from the read's handler") {
     // No coroutine, no timer per reading: what is left is the batch handed to the writer (1)
     // and the writer's hand-back to the worker (4 per batch; here every batch is one reading).
-    // Durability "write", so no time goes to fdatasync. Through serve() it is 9.
+    // Durability "write", so no time goes to fdatasync. Through serve() it is 6.
     netd::test::test_daemon d(
         "[sensor]\nlisten = [\"127.0.0.1:0\"]\ndata_file = "
         "\"readings.jsonl\"\ndurability = \"write\"\n",

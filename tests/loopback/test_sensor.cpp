@@ -76,6 +76,10 @@ struct gate_executor {
     bool operator!=(const gate_executor& other) const noexcept { return gate != other.gate; }
 };
 
+// How the held reading reaches the store: from the parked read's handler (on_wake), or from
+// serve(), which finishes a reading that arrived in two parts.
+enum class held_by { handler, serve };
+
 // A sensor daemon whose writer is stopped at a gate, and a connection that sent one reading
 // after that: the reading's batch waits in the store and the connection is held.
 struct held_connection {
@@ -90,9 +94,9 @@ struct held_connection {
     } open_at_end{gate};
     std::shared_ptr<netd::sensor_store> store;
 
-    held_connection() {
+    explicit held_connection(held_by path) {
         REQUIRE(c.connected());
-        c.send("n=1\n");  // through serve(), then parked
+        c.send("n=1\n");
         REQUIRE(c.recv_lines(1) == "ack 1\n");
         std::string error;
         store = netd::sensor_store::open(d.dir() / "readings.jsonl", error);
@@ -101,7 +105,15 @@ struct held_connection {
         store->submit("{\"gate\":1}\n", netd::durability::write, gate_executor{&unused, &gate},
                       [](const std::string&) {});
         REQUIRE(gate.wait_inside(std::chrono::seconds(5)));
-        c.send("n=2\n");  // from the parked read's handler to the store: held
+        if (path == held_by::handler) {
+            c.send("n=2\n");
+        } else {
+            // The pong says the first part was read: the handler leaves the half-received
+            // reading to serve(), which reads the rest.
+            c.send("ping\nn=");
+            REQUIRE(c.recv_lines(1) == "pong\n");
+            c.send("2\n");
+        }
         REQUIRE(queued_within(std::chrono::seconds(5)));
     }
     // True once a submission waits in the store's queue behind the gate.
@@ -119,28 +131,34 @@ struct held_connection {
 }  // namespace
 
 TEST_CASE("loopback: a connection held by the store gets its ack through a graceful stop") {
-    held_connection h;
-    h.d.stop();
-    // The stop has reached the worker while the reading is still with the store.
-    REQUIRE(h.d.synced_within(std::chrono::seconds(5)));
-    h.gate.release();
-    CHECK(h.c.recv_lines(1) == "ack 2\n");
-    CHECK(h.c.closed_by_peer());  // then the stop ends it
-    CHECK(h.d.joined_within(std::chrono::seconds(5)));
-    auto lines = stored_lines(h.d.dir() / "readings.jsonl");
-    CHECK(lines.size() == 3);
+    for (auto path : {held_by::handler, held_by::serve}) {
+        CAPTURE(path == held_by::serve);
+        held_connection h(path);
+        h.d.stop();
+        // The stop has reached the worker while the reading is still with the store.
+        REQUIRE(h.d.synced_within(std::chrono::seconds(5)));
+        h.gate.release();
+        CHECK(h.c.recv_lines(1) == "ack 2\n");
+        CHECK(h.c.closed_by_peer());  // then the stop ends it
+        CHECK(h.d.joined_within(std::chrono::seconds(5)));
+        auto lines = stored_lines(h.d.dir() / "readings.jsonl");
+        CHECK(lines.size() == 3);
+    }
 }
 
 TEST_CASE("loopback: a forced stop ends a held connection once the store answers") {
-    held_connection h;
-    h.d.stop();
-    h.d.force_stop();
-    REQUIRE(h.d.synced_within(std::chrono::seconds(5)));
-    CHECK(h.d.open_connections() == 1);  // not forgotten while its verdict is to come
-    h.gate.release();
-    CHECK(h.c.recv_once().empty());  // closed without the ack
-    CHECK(h.d.joined_within(std::chrono::seconds(5)));
-    CHECK(h.d.open_connections() == 0);
+    for (auto path : {held_by::handler, held_by::serve}) {
+        CAPTURE(path == held_by::serve);
+        held_connection h(path);
+        h.d.stop();
+        h.d.force_stop();
+        REQUIRE(h.d.synced_within(std::chrono::seconds(5)));
+        CHECK(h.d.open_connections() == 1);  // not forgotten while its verdict is to come
+        h.gate.release();
+        CHECK(h.c.recv_once().empty());  // closed without the ack
+        CHECK(h.d.joined_within(std::chrono::seconds(5)));
+        CHECK(h.d.open_connections() == 0);
+    }
 }
 
 TEST_CASE("loopback: a pipelined burst of readings is acked in order and stored once each") {
