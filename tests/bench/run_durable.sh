@@ -4,7 +4,7 @@
 #   tests/bench/run_durable.sh [--seconds 10] [--connections 64] [--client-threads 2]
 #                              [--relaxed] [--keep]
 #
-# What it does (about 50 s; about 95 s with --relaxed; each repeated run adds 11 s):
+# What it does (about 75 s; about 145 s with --relaxed; each repeated run adds 11 s):
 #   1. installs what is missing with apt-get (as root on Debian 12; `apt-get update` first only
 #      if something is missing): redis-server, the compiler and netd's build dependencies;
 #   2. builds netd (ninja target daemon/netd in $NETD_BUILD_DIR, default build/, set up with
@@ -17,9 +17,11 @@
 #      always`, `save ""` (and no AOF rewrite, which would fork and compact in the middle of a
 #      run; netd does not compact either), and netd with durability = "fsync", threads = 0;
 #   5. runs the same load generator (64 connections, closed loop, 1 s warm-up then 10 s) against
-#      each in the order redis, netd, netd, redis (ABBA): each server gets one early and one
-#      late slot, so a drift over the run (file growth, page cache, writeback) cancels out
-#      instead of favouring whoever goes second; `sync` before each run so one server's dirty
+#      each in the order redis, netd, netd, redis, redis, netd (ABBAAB): each server gets
+#      early and late slots, so a drift over the run (file growth, page cache, writeback)
+#      cancels out instead of favouring whoever goes second, and three runs each keep one
+#      unusually fast or slow run (the disk's sync time varies by tens of percent from one
+#      run to the next) from deciding the ratio; `sync` before each run so one server's dirty
 #      pages are not flushed on the other's time. The client spreads its connections over 2
 #      epoll threads: on a small machine 64 client threads would compete with the servers for
 #      the CPUs, and real sensors are not on the server's machine;
@@ -30,7 +32,7 @@
 #      netd's line count must equal the acks (plus at most one in-flight request per failed
 #      connection), and at the end the RPUSH commands in redis's AOF and the lines in netd's
 #      file on disk must cover every ack;
-#   8. with --relaxed, also netd durability = "write" vs redis `appendfsync everysec` (ABBA);
+#   8. with --relaxed, also netd durability = "write" vs redis `appendfsync everysec` (ABBAAB);
 #   9. prints a table, the ratio netd/redis and the machine; stops both servers (trap).
 #
 # Exit status: 0 measured and every ack was stored; 1 a run had errors or lost acks; 2 usage
@@ -201,7 +203,7 @@ run() {  # $1: server, $2: row label, $3: round. A run disturbed by other load i
     done
 }
 
-ROUNDS=(redis netd netd redis)
+ROUNDS=(redis netd netd redis redis netd)
 echo "== fsync vs always: $CONNECTIONS connections on $CLIENT_THREADS client threads, ${WARMUP}s warm-up + ${SECONDS_PER_RUN}s, order ${ROUNDS[*]}"
 declare -A round_of=()
 for server in "${ROUNDS[@]}"; do
