@@ -62,7 +62,9 @@ build_tool() {
     else
         out=$BUILD/tests/bench/${2%.*}
         mkdir -p "$(dirname "$out")"
-        if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+        # The C++ generators share load_client.hpp: a change to it rebuilds them too.
+        if [ ! -x "$out" ] || [ "$src" -nt "$out" ] ||
+            { [[ $src == *.cpp ]] && [ "$REPO/tests/bench/load_client.hpp" -nt "$out" ]; }; then
             echo "== building $out"
             case "$src" in
             *.c) cc -std=c11 -O2 -Wall -Wextra -Wpedantic -Werror "$src" -o "$out" ;;

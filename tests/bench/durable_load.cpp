@@ -19,82 +19,51 @@
 // The connections are spread over --threads threads, each an epoll loop (--threads equal to
 // --connections gives one thread per connection). A few threads keep the client's own cost
 // and its pressure on the scheduler low, so on a small machine the servers are measured rather
-// than the client. Plain POSIX sockets, no Asio, so no client library is shared with netd.
+// than the client. Plain POSIX sockets, no Asio, so no client library is shared with netd (what
+// it shares with line_load.cpp: load_client.hpp).
 // Build: g++ -std=c++20 -O2 -pthread durable_load.cpp -o durable_load
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "load_client.hpp"
+
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using bench::clock_type;
 
 enum class proto { netd, redis };
 
-struct options {
+struct options : bench::common_options {
     proto protocol = proto::netd;
-    std::string host = "127.0.0.1";
-    std::string port;
-    int connections = 64;
-    int threads = 2;
-    double seconds = 10;
-    double warmup = 1;
-    double timeout = 5;
+    options() { threads = 2; }
 };
 
 /// What one thread measured.
 struct thread_result {
     std::vector<std::uint32_t> latencies_us;  ///< completions inside the measured window
     std::uint64_t acked_total = 0;            ///< every acknowledged request, warm-up included
-    std::uint64_t errors = 0;
-    std::vector<std::string> error_texts;
+    bench::error_tally errors;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-    std::fprintf(stderr,
-                 "durable_load: %s\n"
-                 "usage: durable_load --proto netd|redis --port N [--host 127.0.0.1]\n"
-                 "         [--connections 64] [--threads 2] [--seconds 10] [--warmup 1] "
-                 "[--timeout 5]\n",
-                 why.c_str());
-    std::exit(2);
-}
-
-double parse_number(std::string_view flag, const char* text, double min, double max) {
-    char* end = nullptr;
-    errno = 0;
-    double v = std::strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !(v >= min && v <= max))
-        usage(std::string(flag) + ": '" + text + "' is not a number in range");
-    return v;
-}
+constexpr bench::command_line cli{
+    "durable_load",
+    "durable_load --proto netd|redis --port N [--host 127.0.0.1]\n"
+    "         [--connections 64] [--threads 2] [--seconds 10] [--warmup 1] [--timeout 5]"};
 
 options parse_args(int argc, char** argv) {
     options o;
     for (int i = 1; i < argc; ++i) {
         std::string_view flag = argv[i];
-        if (flag == "-h" || flag == "--help") usage("closed-loop durable-ack load generator");
-        if (i + 1 >= argc) usage("missing value after " + std::string(flag));
+        if (flag == "-h" || flag == "--help") cli.fail("closed-loop durable-ack load generator");
+        if (i + 1 >= argc) cli.fail("missing value after " + std::string(flag));
         const char* value = argv[++i];
         if (flag == "--proto") {
             std::string_view v = value;
@@ -103,70 +72,13 @@ options parse_args(int argc, char** argv) {
             else if (v == "redis")
                 o.protocol = proto::redis;
             else
-                usage("--proto must be netd or redis");
-        } else if (flag == "--host") {
-            o.host = value;
-        } else if (flag == "--port") {
-            o.port = value;
-        } else if (flag == "--connections") {
-            o.connections = static_cast<int>(parse_number(flag, value, 1, 4096));
-        } else if (flag == "--threads") {
-            o.threads = static_cast<int>(parse_number(flag, value, 1, 4096));
-        } else if (flag == "--seconds") {
-            o.seconds = parse_number(flag, value, 0.1, 3600);
-        } else if (flag == "--warmup") {
-            o.warmup = parse_number(flag, value, 0, 600);
-        } else if (flag == "--timeout") {
-            o.timeout = parse_number(flag, value, 0.01, 600);
-        } else {
-            usage("unknown option " + std::string(flag));
+                cli.fail("--proto must be netd or redis");
+        } else if (!cli.common(flag, value, o)) {
+            cli.fail("unknown option " + std::string(flag));
         }
     }
-    if (o.port.empty()) usage("--port is required");
-    o.threads = std::min(o.threads, o.connections);
+    cli.finish(o);
     return o;
-}
-
-bool is_loopback(const sockaddr* sa) {
-    if (sa->sa_family == AF_INET) {
-        auto addr = ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr);
-        return (addr >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6)
-        return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
-    return false;
-}
-
-struct address {
-    sockaddr_storage storage{};
-    socklen_t len = 0;
-};
-
-/// The server's address; exits with status 2 unless it resolves to a loopback address.
-address resolve(const options& o) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    addrinfo* res = nullptr;
-    if (int rc = ::getaddrinfo(o.host.c_str(), o.port.c_str(), &hints, &res); rc != 0) {
-        std::fprintf(stderr, "durable_load: cannot resolve '%s' port '%s': %s\n", o.host.c_str(),
-                     o.port.c_str(), ::gai_strerror(rc));
-        std::exit(2);
-    }
-    address out;
-    for (auto* ai = res; ai; ai = ai->ai_next)
-        if (is_loopback(ai->ai_addr)) {
-            std::memcpy(&out.storage, ai->ai_addr, ai->ai_addrlen);
-            out.len = ai->ai_addrlen;
-            break;
-        }
-    ::freeaddrinfo(res);
-    if (out.len == 0) {
-        std::fprintf(stderr, "durable_load: '%s' is not a loopback address\n", o.host.c_str());
-        std::exit(2);
-    }
-    return out;
 }
 
 void append_uint(std::string& out, std::uint64_t v) {
@@ -207,34 +119,6 @@ bool reply_ok(proto p, std::string_view reply, std::uint64_t seq) {
     return reply == expected;
 }
 
-/// Connects a non-blocking socket by `deadline`: -1 with `error` set on failure.
-int connect_by(const address& addr, clock_type::time_point deadline, std::string& error) {
-    int fd = ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        error = std::string("socket: ") + std::strerror(errno);
-        return -1;
-    }
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len);
-    if (rc != 0 && errno == EINPROGRESS) {
-        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock_type::now());
-        pollfd p{fd, POLLOUT, 0};
-        int so_error = ETIMEDOUT;
-        socklen_t so_len = sizeof so_error;
-        if (left.count() > 0 && ::poll(&p, 1, static_cast<int>(left.count())) == 1)
-            ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len);
-        errno = so_error;
-        rc = so_error == 0 ? 0 : -1;
-    }
-    if (rc != 0) {
-        error = std::string("connect: ") + std::strerror(errno);
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /// One connection's state in its thread's epoll loop.
 struct conn {
     int fd = -1;
@@ -249,7 +133,7 @@ struct conn {
 
 class load_thread {
   public:
-    load_thread(const options& o, const address& addr, clock_type::time_point measure_from,
+    load_thread(const options& o, const bench::address& addr, clock_type::time_point measure_from,
                 clock_type::time_point measure_until, thread_result& r)
         : o_(o),
           addr_(addr),
@@ -269,7 +153,7 @@ class load_thread {
             auto& c = conns_[i];
             c.id = ids[i];
             std::string error;
-            c.fd = connect_by(addr_, clock_type::now() + timeout_, error);
+            c.fd = bench::connect_by(addr_, clock_type::now() + timeout_, error);
             if (c.fd < 0) {
                 record_error(error);
                 continue;
@@ -313,10 +197,7 @@ class load_thread {
     }
 
   private:
-    void record_error(const std::string& error) {
-        ++r_.errors;
-        if (r_.error_texts.size() < 3) r_.error_texts.push_back(error);
-    }
+    void record_error(const std::string& error) { r_.errors.record(error); }
 
     void fail_all(const std::vector<int>& ids, const std::string& error) {
         for (std::size_t i = 0; i < ids.size(); ++i)
@@ -341,27 +222,10 @@ class load_thread {
     }
 
     void flush(conn& c) {
-        while (c.out_done < c.out.size()) {
-            auto n =
-                ::send(c.fd, c.out.data() + c.out_done, c.out.size() - c.out_done, MSG_NOSIGNAL);
-            if (n > 0) {
-                c.out_done += static_cast<std::size_t>(n);
-            } else if (n < 0 && errno == EINTR) {
-                continue;
-            } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                break;
-            } else {
-                return close(c, std::string("send: ") + std::strerror(errno));
-            }
-        }
-        bool want_out = c.out_done < c.out.size();
-        if (want_out != c.want_out) {
-            epoll_event ev{};
-            ev.events = EPOLLIN | (want_out ? EPOLLOUT : 0u);
-            ev.data.u64 = static_cast<std::uint64_t>(&c - conns_.data());
-            ::epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
-            c.want_out = want_out;
-        }
+        if (auto error = bench::send_some(c.fd, c.out, c.out_done); !error.empty())
+            return close(c, error);
+        bench::want_output(ep_, c.fd, static_cast<std::uint64_t>(&c - conns_.data()),
+                           c.out_done < c.out.size(), c.want_out);
     }
 
     void receive(conn& c) {
@@ -399,7 +263,7 @@ class load_thread {
     }
 
     const options& o_;
-    const address& addr_;
+    const bench::address& addr_;
     const clock_type::time_point from_, until_;
     const clock_type::duration timeout_;
     thread_result& r_;
@@ -419,14 +283,11 @@ std::uint32_t percentile(const std::vector<std::uint32_t>& v, double p) {
 
 int main(int argc, char** argv) {
     const options o = parse_args(argc, argv);
-    const address addr = resolve(o);
+    const bench::address addr = bench::resolve(cli.tool, o);
 
-    auto to_duration = [](double s) {
-        return std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s));
-    };
     const auto start = clock_type::now();
-    const auto measure_from = start + to_duration(o.warmup);
-    const auto measure_until = measure_from + to_duration(o.seconds);
+    const auto measure_from = start + bench::seconds_to_duration(o.warmup);
+    const auto measure_until = measure_from + bench::seconds_to_duration(o.seconds);
 
     std::vector<thread_result> results(static_cast<std::size_t>(o.threads));
     {
@@ -446,17 +307,12 @@ int main(int argc, char** argv) {
     std::uint64_t errors = 0, acked_total = 0;
     for (auto& r : results) {
         all.insert(all.end(), r.latencies_us.begin(), r.latencies_us.end());
-        errors += r.errors;
+        errors += r.errors.count;
         acked_total += r.acked_total;
-        for (auto& e : r.error_texts)
+        for (auto& e : r.errors.texts)
             std::fprintf(stderr, "durable_load: connection error: %s\n", e.c_str());
     }
     std::sort(all.begin(), all.end());
-    rusage self{};
-    ::getrusage(RUSAGE_SELF, &self);
-    auto seconds_of = [](const timeval& tv) {
-        return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-    };
     std::printf(
         "{\"proto\":\"%s\",\"connections\":%d,\"threads\":%d,\"seconds\":%g,\"ops\":%zu,"
         "\"ops_per_sec\":%.1f,\"p50_us\":%" PRIu32 ",\"p99_us\":%" PRIu32 ",\"max_us\":%" PRIu32
@@ -464,6 +320,6 @@ int main(int argc, char** argv) {
         o.protocol == proto::netd ? "netd" : "redis", o.connections, o.threads, o.seconds,
         all.size(), static_cast<double>(all.size()) / o.seconds, percentile(all, 50),
         percentile(all, 99), all.empty() ? 0 : all.back(), errors, acked_total,
-        seconds_of(self.ru_utime) + seconds_of(self.ru_stime));
+        bench::cpu_seconds());
     return errors == 0 && !all.empty() ? 0 : 1;
 }

@@ -24,49 +24,34 @@
 // The connections are spread over --threads threads, each an epoll loop. One reply read wakes
 // one send of as many new requests (one system call each way per batch), so the client's own
 // cost per request falls with the depth, as a server's does. Plain POSIX sockets, no Asio, so no
-// client library is shared with netd (same structure as durable_load.cpp).
+// client library is shared with netd (what it shares with durable_load.cpp: load_client.hpp).
 // Build: g++ -std=c++20 -O2 -pthread line_load.cpp -o line_load
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <cerrno>
 #include <chrono>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "load_client.hpp"
+
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using bench::clock_type;
 
 enum class proto { ping, redis };
 
-struct options {
+struct options : bench::common_options {
     proto protocol = proto::ping;
-    std::string host = "127.0.0.1";
-    std::string port;
-    int connections = 64;
     int depth = 1;
-    int threads = 1;
-    double seconds = 10;
-    double warmup = 1;
-    double timeout = 5;
 };
 
 std::string_view request_of(proto p) {
@@ -142,36 +127,22 @@ class histogram {
 struct thread_result {
     histogram latency;                  ///< completions inside the measured window
     std::uint64_t completed_total = 0;  ///< every reply, warm-up included
-    std::uint64_t errors = 0;
-    std::vector<std::string> error_texts;
+    bench::error_tally errors;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-    std::fprintf(stderr,
-                 "line_load: %s\n"
-                 "usage: line_load --proto ping|redis --port N [--host 127.0.0.1]\n"
-                 "         [--connections 64] [--depth 1] [--threads 1] [--seconds 10] "
-                 "[--warmup 1] [--timeout 5]\n",
-                 why.c_str());
-    std::exit(2);
-}
-
-double parse_number(std::string_view flag, const char* text, double min, double max) {
-    char* end = nullptr;
-    errno = 0;
-    double v = std::strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !(v >= min && v <= max))
-        usage(std::string(flag) + ": '" + text + "' is not a number in range");
-    return v;
-}
+constexpr bench::command_line cli{
+    "line_load",
+    "line_load --proto ping|redis --port N [--host 127.0.0.1]\n"
+    "         [--connections 64] [--depth 1] [--threads 1] [--seconds 10] [--warmup 1] "
+    "[--timeout 5]"};
 
 options parse_args(int argc, char** argv) {
     options o;
     for (int i = 1; i < argc; ++i) {
         std::string_view flag = argv[i];
         if (flag == "-h" || flag == "--help")
-            usage("closed-loop load generator for line protocols");
-        if (i + 1 >= argc) usage("missing value after " + std::string(flag));
+            cli.fail("closed-loop load generator for line protocols");
+        if (i + 1 >= argc) cli.fail("missing value after " + std::string(flag));
         const char* value = argv[++i];
         if (flag == "--proto") {
             std::string_view v = value;
@@ -180,100 +151,15 @@ options parse_args(int argc, char** argv) {
             else if (v == "redis")
                 o.protocol = proto::redis;
             else
-                usage("--proto must be ping or redis");
-        } else if (flag == "--host") {
-            o.host = value;
-        } else if (flag == "--port") {
-            o.port = value;
-        } else if (flag == "--connections") {
-            o.connections = static_cast<int>(parse_number(flag, value, 1, 100000));
+                cli.fail("--proto must be ping or redis");
         } else if (flag == "--depth") {
-            o.depth = static_cast<int>(parse_number(flag, value, 1, 1024));
-        } else if (flag == "--threads") {
-            o.threads = static_cast<int>(parse_number(flag, value, 1, 256));
-        } else if (flag == "--seconds") {
-            o.seconds = parse_number(flag, value, 0.1, 3600);
-        } else if (flag == "--warmup") {
-            o.warmup = parse_number(flag, value, 0, 600);
-        } else if (flag == "--timeout") {
-            o.timeout = parse_number(flag, value, 0.01, 600);
-        } else {
-            usage("unknown option " + std::string(flag));
+            o.depth = static_cast<int>(cli.number(flag, value, 1, 1024));
+        } else if (!cli.common(flag, value, o)) {
+            cli.fail("unknown option " + std::string(flag));
         }
     }
-    if (o.port.empty()) usage("--port is required");
-    o.threads = std::min(o.threads, o.connections);
+    cli.finish(o);
     return o;
-}
-
-bool is_loopback(const sockaddr* sa) {
-    if (sa->sa_family == AF_INET) {
-        auto addr = ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr);
-        return (addr >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6)
-        return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
-    return false;
-}
-
-struct address {
-    sockaddr_storage storage{};
-    socklen_t len = 0;
-};
-
-/// The server's address; exits with status 2 unless it resolves to a loopback address.
-address resolve(const options& o) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    addrinfo* res = nullptr;
-    if (int rc = ::getaddrinfo(o.host.c_str(), o.port.c_str(), &hints, &res); rc != 0) {
-        std::fprintf(stderr, "line_load: cannot resolve '%s' port '%s': %s\n", o.host.c_str(),
-                     o.port.c_str(), ::gai_strerror(rc));
-        std::exit(2);
-    }
-    address out;
-    for (auto* ai = res; ai; ai = ai->ai_next)
-        if (is_loopback(ai->ai_addr)) {
-            std::memcpy(&out.storage, ai->ai_addr, ai->ai_addrlen);
-            out.len = ai->ai_addrlen;
-            break;
-        }
-    ::freeaddrinfo(res);
-    if (out.len == 0) {
-        std::fprintf(stderr, "line_load: '%s' is not a loopback address\n", o.host.c_str());
-        std::exit(2);
-    }
-    return out;
-}
-
-/// Connects a non-blocking socket by `deadline`: -1 with `error` set on failure.
-int connect_by(const address& addr, clock_type::time_point deadline, std::string& error) {
-    int fd = ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        error = std::string("socket: ") + std::strerror(errno);
-        return -1;
-    }
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len);
-    if (rc != 0 && errno == EINPROGRESS) {
-        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock_type::now());
-        pollfd p{fd, POLLOUT, 0};
-        int so_error = ETIMEDOUT;
-        socklen_t so_len = sizeof so_error;
-        if (left.count() > 0 && ::poll(&p, 1, static_cast<int>(left.count())) == 1)
-            ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len);
-        errno = so_error;
-        rc = so_error == 0 ? 0 : -1;
-    }
-    if (rc != 0) {
-        error = std::string("connect: ") + std::strerror(errno);
-        ::close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 /// One connection's state in its thread's epoll loop.
@@ -293,7 +179,7 @@ struct conn {
 
 class load_thread {
   public:
-    load_thread(const options& o, const address& addr, clock_type::time_point measure_from,
+    load_thread(const options& o, const bench::address& addr, clock_type::time_point measure_from,
                 clock_type::time_point measure_until, thread_result& r)
         : o_(o),
           addr_(addr),
@@ -313,7 +199,7 @@ class load_thread {
         for (std::size_t i = 0; i < conns_.size(); ++i) {
             auto& c = conns_[i];
             std::string error;
-            c.fd = connect_by(addr_, clock_type::now() + timeout_, error);
+            c.fd = bench::connect_by(addr_, clock_type::now() + timeout_, error);
             if (c.fd < 0) {
                 record_error(error);
                 continue;
@@ -368,10 +254,7 @@ class load_thread {
     }
 
   private:
-    void record_error(const std::string& error) {
-        ++r_.errors;
-        if (r_.error_texts.size() < 3) r_.error_texts.push_back(error);
-    }
+    void record_error(const std::string& error) { r_.errors.record(error); }
 
     void fail_all(int count, const std::string& error) {
         for (int i = 0; i < count; ++i)
@@ -404,31 +287,14 @@ class load_thread {
     }
 
     void flush(conn& c) {
-        while (c.out_done < c.out.size()) {
-            auto n =
-                ::send(c.fd, c.out.data() + c.out_done, c.out.size() - c.out_done, MSG_NOSIGNAL);
-            if (n > 0) {
-                c.out_done += static_cast<std::size_t>(n);
-            } else if (n < 0 && errno == EINTR) {
-                continue;
-            } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                break;
-            } else {
-                return close(c, std::string("send: ") + std::strerror(errno));
-            }
-        }
+        if (auto error = bench::send_some(c.fd, c.out, c.out_done); !error.empty())
+            return close(c, error);
         if (c.out_done == c.out.size()) {
             c.out.clear();
             c.out_done = 0;
         }
-        bool want_out = c.out_done < c.out.size();
-        if (want_out != c.want_out) {
-            epoll_event ev{};
-            ev.events = EPOLLIN | (want_out ? EPOLLOUT : 0u);
-            ev.data.u64 = static_cast<std::uint64_t>(&c - conns_.data());
-            ::epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
-            c.want_out = want_out;
-        }
+        bench::want_output(ep_, c.fd, static_cast<std::uint64_t>(&c - conns_.data()),
+                           c.out_done < c.out.size(), c.want_out);
     }
 
     void receive(conn& c) {
@@ -480,7 +346,7 @@ class load_thread {
     }
 
     const options& o_;
-    const address& addr_;
+    const bench::address& addr_;
     const clock_type::time_point from_, until_;
     const clock_type::duration timeout_;
     const std::string_view request_, reply_;
@@ -494,7 +360,7 @@ class load_thread {
 
 int main(int argc, char** argv) {
     const options o = parse_args(argc, argv);
-    const address addr = resolve(o);
+    const bench::address addr = bench::resolve(cli.tool, o);
     // Many connections need many descriptors: take the hard limit.
     rlimit nofile{};
     if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
@@ -502,12 +368,9 @@ int main(int argc, char** argv) {
         ::setrlimit(RLIMIT_NOFILE, &nofile);
     }
 
-    auto to_duration = [](double s) {
-        return std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s));
-    };
     const auto start = clock_type::now();
-    const auto measure_from = start + to_duration(o.warmup);
-    const auto measure_until = measure_from + to_duration(o.seconds);
+    const auto measure_from = start + bench::seconds_to_duration(o.warmup);
+    const auto measure_until = measure_from + bench::seconds_to_duration(o.seconds);
 
     // Heap-allocated: a histogram is about 60 KB.
     std::vector<thread_result> results(static_cast<std::size_t>(o.threads));
@@ -526,16 +389,11 @@ int main(int argc, char** argv) {
     std::uint64_t errors = 0, completed_total = 0;
     for (auto& r : results) {
         all.merge(r.latency);
-        errors += r.errors;
+        errors += r.errors.count;
         completed_total += r.completed_total;
-        for (auto& e : r.error_texts)
+        for (auto& e : r.errors.texts)
             std::fprintf(stderr, "line_load: connection error: %s\n", e.c_str());
     }
-    rusage self{};
-    ::getrusage(RUSAGE_SELF, &self);
-    auto seconds_of = [](const timeval& tv) {
-        return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-    };
     auto us = [&](double p) { return all.percentile_ns(p) / 1000.0; };
     std::printf(
         "{\"proto\":\"%s\",\"connections\":%d,\"depth\":%d,\"threads\":%d,\"seconds\":%g,"
@@ -546,6 +404,6 @@ int main(int argc, char** argv) {
         o.protocol == proto::ping ? "ping" : "redis", o.connections, o.depth, o.threads, o.seconds,
         all.total(), static_cast<double>(all.total()) / o.seconds, us(50), us(90), us(99), us(99.9),
         static_cast<double>(all.max_ns()) / 1000.0, all.mean_ns() / 1000.0, errors, completed_total,
-        seconds_of(self.ru_utime) + seconds_of(self.ru_stime));
+        bench::cpu_seconds());
     return errors == 0 && all.total() > 0 ? 0 : 1;
 }
