@@ -113,15 +113,30 @@ void worker::arm_deadlines(deadline_queue::clock::time_point at) {
 
 worker::~worker() {
     join();
-    // A worker whose run() ended with an exception leaves sessions behind, parked or in a
-    // coroutine: complete their operations now (aborted), while the sessions they point into
-    // still exist, rather than from ~io_context after sessions_ is gone.
-    if (!sessions_.empty()) {
-        for (auto& s : sessions_)
-            s.abort("worker failed");
-        deadline_timer_.cancel();
-        io_.restart();
-        while (io_.poll() > 0) {
+    // A worker whose run() ended with an exception leaves sessions behind, parked, in a
+    // coroutine or held by a service's work (the sensor store's): complete their operations
+    // now (aborted), and wait for the held ones' verdicts, which are posted here, while the
+    // sessions they point into and this io_context still exist.
+    if (sessions_.empty() && listeners_.empty()) return;
+    stopping_ = true;  // the last finish() cancels the deadline timer
+    for (auto& [key, l] : listeners_) {
+        std::error_code ignored;
+        l->acceptor.close(ignored);
+    }
+    listeners_.clear();
+    for (auto& s : sessions_)
+        s.abort("worker failed");
+    if (sessions_.empty()) deadline_timer_.cancel();
+    work_.reset();
+    io_.restart();
+    for (;;) {
+        try {
+            io_.run();  // until no operation and no held session's verdict is outstanding
+            return;
+        } catch (const std::exception& e) {
+            log::line(log::level::error, "error")
+                .str("what", "worker cleanup")
+                .str("why", e.what());
         }
     }
 }

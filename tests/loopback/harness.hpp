@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -104,6 +105,14 @@ class test_daemon {
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         return *ran == workers_.size();
     }
+
+    /// Makes every worker's run() end with an exception, as a bug in a handler would.
+    void fail_workers() {
+        for (auto& w : workers_)
+            asio::post(w->executor(), [] { throw std::runtime_error("test: a handler failed"); });
+    }
+    /// Destroys the workers, once their threads have ended (see joined_within()).
+    void destroy_workers() { workers_.clear(); }
 
     std::uint16_t port() const { return port_; }
     const std::filesystem::path& dir() const { return dir_; }

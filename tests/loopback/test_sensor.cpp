@@ -1,5 +1,6 @@
 #include <asio/execution.hpp>
 #include <asio/io_context.hpp>
+#include <atomic>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
@@ -157,6 +158,32 @@ TEST_CASE("loopback: a forced stop ends a held connection once the store answers
         h.gate.release();
         CHECK(h.c.recv_once().empty());  // closed without the ack
         CHECK(h.d.joined_within(std::chrono::seconds(5)));
+        CHECK(h.d.open_connections() == 0);
+    }
+}
+
+TEST_CASE("loopback: a failed worker's end waits for the store's verdict on a held connection") {
+    for (auto path : {held_by::handler, held_by::serve}) {
+        CAPTURE(path == held_by::serve);
+        held_connection h(path);
+        h.d.fail_workers();
+        REQUIRE(h.d.joined_within(std::chrono::seconds(5)));
+        // The store answers only after the worker is gone if its end does not wait; if it
+        // waits, the gate opens after a while. Either way the verdict then comes.
+        std::atomic<bool> destroyed{false};
+        std::thread opener([&] {
+            auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+            while (!destroyed && std::chrono::steady_clock::now() < until)
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            h.gate.release();
+        });
+        h.d.destroy_workers();  // must not return before the held connection is ended
+        destroyed = true;
+        opener.join();
+        // The verdict ended the connection (had it come to a destroyed worker's io_context, it
+        // would have been a use after free, and the connection never counted as closed). It
+        // was closed without its ack.
+        CHECK(h.c.recv_once().empty());
         CHECK(h.d.open_connections() == 0);
     }
 }
