@@ -218,11 +218,13 @@ bool sensor_store::open_file(std::string& error, bool recover) {
         return false;
     }
     // O_APPEND does not allow pread (and pwrite would append); recover and repair through a
-    // second, read-write descriptor.
+    // second, read-write descriptor. Then sync: what an earlier run wrote without syncing
+    // (durability "write", then a crash) must not lie between the durable file and this run's
+    // first WAL record.
     int rw = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
     struct stat st {};
     bool repaired = rw >= 0 && (!recover || open_wal(rw, error)) && repair_tail(rw, path_, error) &&
-                    ::fstat(rw, &st) == 0;
+                    ::fdatasync(rw) == 0 && ::fstat(rw, &st) == 0;
     if (rw >= 0) ::close(rw);
     if (!repaired) {
         if (error.empty())
@@ -234,7 +236,7 @@ bool sensor_store::open_file(std::string& error, bool recover) {
     sync_dirs(path_);
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
-    data_size_ = static_cast<std::uint64_t>(st.st_size);
+    data_size_ = synced_size_ = static_cast<std::uint64_t>(st.st_size);
     data_inode_ = static_cast<std::uint64_t>(st.st_ino);
     return true;
 }
@@ -382,6 +384,7 @@ std::string sensor_store::checkpoint() {
         }
         return error;
     }
+    synced_size_ = data_size_;
     if (wal_fd_ >= 0 && !wal_frozen_) {
         if ((wal_offset_ > 0 || checkpoint_due_) && !invalidate(wal_fd_)) {
             // Stale records could describe bytes a failed batch had: cut them before any new
@@ -398,9 +401,11 @@ std::string sensor_store::checkpoint() {
 
 std::string sensor_store::make_durable(const std::vector<entry>& batch, std::uint64_t data_offset,
                                        std::uint64_t bytes) {
-    // A chain must cover the data file without gaps (recovery stops at one): after bytes that
-    // have no record (a durability "write" batch, or someone else's write) it starts again.
-    bool gap = wal_seq_ > 0 && data_offset != chain_end_;
+    // A chain must cover the data file without gaps from where the file was last durable
+    // (recovery skips a chain that starts past the file's end, and stops at a gap): after bytes
+    // that have no record (a durability "write" batch, or someone else's write) the file is
+    // synced and a chain starts again.
+    bool gap = data_offset != (wal_seq_ > 0 ? chain_end_ : synced_size_);
     if (wal_fd_ < 0 || wal_frozen_ || checkpoint_due_ || gap ||
         !wal::fits(wal_offset_, bytes, wal_bytes))
         return checkpoint();  // which also makes this batch durable

@@ -110,6 +110,7 @@ class sensor_store {
     std::uint64_t chain_end_ = 0;    ///< where the last record's data ends in the data file
     std::uint64_t epoch_ = 0;        ///< the current epoch
     std::uint64_t data_size_ = 0;    ///< the data file's size as we wrote it
+    std::uint64_t synced_size_ = 0;  ///< its size when last synced: where a chain may start
     std::uint64_t data_inode_ = 0;   ///< the data file's inode (WAL records name it)
     std::vector<struct iovec> iov_;  ///< reused for writev/pwritev
     std::vector<std::string_view> pieces_;  ///< reused: the batch's lines, for the CRC

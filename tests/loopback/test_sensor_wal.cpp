@@ -84,6 +84,39 @@ TEST_CASE("sensor store: mixed fsync and write batches keep the WAL chain whole"
     CHECK(slurp(data) == all);
 }
 
+TEST_CASE("sensor store: a chain starts where the data file is durable, not after write batches") {
+    // A durability "write" batch first (a reload from "write" to "fsync" keeps the older
+    // connections' mode), then an fsync batch: its record must not start a chain after bytes
+    // nothing has synced, or a power cut that takes those bytes makes recovery skip the chain
+    // (the data file is shorter than where it starts) and the acked reading is gone.
+    temp_dir dir;
+    auto data = dir.path / "readings.jsonl";
+    auto wal_file = fs::path(data.string() + ".wal");
+    asio::io_context io;
+    std::string wal_at_cut;
+    {
+        std::string error;
+        auto s = sensor_store::open(data, error);
+        REQUIRE_MESSAGE(s, error);
+        CHECK(store(*s, io, "{\"w\":1}\n", durability::write) == "");
+        CHECK(store(*s, io, "{\"a\":1}\n", durability::fsync) == "");
+        wal_at_cut = slurp(wal_file);
+    }
+    auto chain = netd::wal::scan(
+        std::span(reinterpret_cast<const unsigned char*>(wal_at_cut.data()), wal_at_cut.size()));
+    // The new, empty file is the last point known durable unless a checkpoint synced the data
+    // file (which ends the chain): a chain must start there.
+    if (!chain.empty()) CHECK(chain.data_begin() == 0);
+
+    // The power cut: the WAL as it was, the data file cut back to its last sync.
+    std::ofstream(wal_file, std::ios::binary) << wal_at_cut;
+    if (!chain.empty()) fs::resize_file(data, 0);
+    std::string error;
+    auto s = sensor_store::open(data, error);
+    REQUIRE_MESSAGE(s, error);
+    CHECK(slurp(data).find("{\"a\":1}\n") != std::string::npos);
+}
+
 TEST_CASE("sensor store: a clean stop cuts the chain, the next start replays nothing") {
     temp_dir dir;
     auto data = dir.path / "readings.jsonl";
