@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "connect.hpp"
 #include "duration.hpp"
+#include "stats.hpp"
 
 namespace netd::netctl {
 namespace {
@@ -32,6 +33,9 @@ message for 127.0.0.1:7001. A message cannot contain a newline: that would be tw
   -W TIMEOUT   how long to wait for each reply, in seconds ("0.5") or with a unit
                ("500ms"); default 2s. netctl stops at the first reply that does not come.
   --json       one JSON object per line: {"type":"reply","message":...,"reply":...,"rtt_us":...}
+               per reply ("error":true on an "ERR ..." reply), {"type":"timeout",...} for a
+               missing one, then {"type":"summary","target":...,"sent":...,"answered":...,
+               "ok":...} with min_us/avg_us/max_us/... as netctl ping's
   -h, --help   show this help
 
 Exit status: 0 every message answered, 1 a reply missing, an error reply or the connection
@@ -91,32 +95,52 @@ asio::awaitable<int> send_main(send_options options) {
     const auto peer = peer_text(socket, options.target);
     line_reader reader(socket);
     std::string line;
+    rtt_stats stats;
+    // With --json, the last line whatever happened after connecting.
+    auto finish = [&](int status) {
+        if (options.json) {
+            const auto s = stats.summary();
+            nlohmann::ordered_json j{{"type", "summary"},
+                                     {"target", target_text(options.target)},
+                                     {"sent", s.sent},
+                                     {"answered", s.received},
+                                     {"ok", status == exit_ok}};
+            add_rtt_fields(j, s, s.received > 0);
+            print_line(j.dump());
+        }
+        return status;
+    };
     for (std::size_t i = 0; i < options.messages.size(); ++i) {
         const auto& message = options.messages[i];
         const auto sent_at = steady::now();
         const auto deadline = sent_at + options.timeout;
         const auto line_out = message + "\n";  // not a temporary in co_await: g++ 12 bug
+        stats.add_sent();
         auto ec = co_await write_all(socket, line_out, deadline);
         if (!ec) ec = co_await reader.read_line(line, deadline);
         if (ec) {
             if (ec == asio::error::timed_out && options.json)
                 print_line(json_text({{"type", "timeout"}, {"message", message}}));
             print_error(failure_text(ec, peer, options, i));
-            co_return exit_failure;
-        }
-        if (is_error_reply(line)) {
-            print_error(
-                fmt::format("{} answered {} to message {}", peer, quoted_peer_text(line), i + 1));
-            co_return exit_failure;
+            co_return finish(exit_failure);
         }
         const auto rtt_us = micros(reader.arrived_steady() - sent_at);
-        if (options.json)
-            print_line(json_text(
-                {{"type", "reply"}, {"message", message}, {"reply", line}, {"rtt_us", rtt_us}}));
-        else
-            print_line(fmt::format("{}  (rtt {} us)", printable_text(line), rtt_us));
+        stats.add_reply(rtt_us);
+        const bool error = is_error_reply(line);
+        if (options.json) {
+            nlohmann::ordered_json j{
+                {"type", "reply"}, {"message", message}, {"reply", line}, {"rtt_us", rtt_us}};
+            if (error) j["error"] = true;
+            print_line(json_text(j));
+        }
+        if (error) {
+            print_error(
+                fmt::format("{} answered {} to message {}", peer, quoted_peer_text(line), i + 1));
+            co_return finish(exit_failure);
+        }
+        if (!options.json) print_line(fmt::format("{}  (rtt {} us)", printable_text(line), rtt_us));
     }
-    co_return exit_ok;
+    co_return finish(exit_ok);
 }
 
 }  // namespace

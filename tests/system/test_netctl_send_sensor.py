@@ -221,9 +221,14 @@ class NetctlSendTest(NetctlCase):
         r = run_netctl(["send", netd.addrs["ack"][0], "hi there", "", "--json"])
         self.assertEqual(r.returncode, 0, r.stderr)
         objs = [json.loads(x) for x in r.stdout.splitlines()]
-        self.assertEqual([(o["type"], o["message"], o["reply"]) for o in objs],
+        replies, summary = objs[:-1], objs[-1]
+        self.assertEqual([(o["type"], o["message"], o["reply"]) for o in replies],
                          [("reply", "hi there", "got hi there as #1"), ("reply", "", "got  as #2")])
-        self.assertTrue(all(isinstance(o["rtt_us"], int) and o["rtt_us"] >= 0 for o in objs))
+        self.assertTrue(all(isinstance(o["rtt_us"], int) and o["rtt_us"] >= 0 for o in replies))
+        self.assertEqual((summary["type"], summary["sent"], summary["answered"], summary["ok"]),
+                         ("summary", 2, 2, True))
+        rtts = [o["rtt_us"] for o in replies]
+        self.assertEqual((summary["min_us"], summary["max_us"]), (min(rtts), max(rtts)))
 
     def test_send_over_long_message_gets_the_error_reply_and_exits_1(self):
         self.need_services()
@@ -231,16 +236,30 @@ class NetctlSendTest(NetctlCase):
         r = run_netctl(["send", netd.addrs["ack"][0], "x" * 100, "next"])
         self.assertEqual(r.returncode, 1)
         self.assertIn("ERR line too long", self.one_error_line(r))
+        # --json: the error reply is a reply marked as one, and the summary says not ok.
+        r = run_netctl(["send", netd.addrs["ack"][0], "x" * 100, "next", "--json"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("ERR line too long", self.one_error_line(r))
+        objs = [json.loads(x) for x in r.stdout.splitlines()]
+        self.assertEqual([(o["type"], o.get("error")) for o in objs],
+                         [("reply", True), ("summary", None)])
+        self.assertEqual((objs[1]["sent"], objs[1]["answered"], objs[1]["ok"]), (1, 1, False))
 
     def test_send_to_a_silent_server_exits_1_after_timeout(self):
         with SilentServer() as server:
             started = time.monotonic()
             r = run_netctl(["send", f"127.0.0.1:{server.port}", "a", "b", "-W", "0.2"])
             took = time.monotonic() - started
+            j = run_netctl(["send", f"127.0.0.1:{server.port}", "a", "b", "-W", "0.2", "--json"])
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stdout, "")
         self.assertIn("no reply", self.one_error_line(r))
         self.assertLess(took, 5 * SCALE)
+        self.assertEqual(j.returncode, 1)
+        objs = [json.loads(x) for x in j.stdout.splitlines()]
+        self.assertEqual([o["type"] for o in objs], ["timeout", "summary"])
+        self.assertEqual((objs[1]["sent"], objs[1]["answered"], objs[1]["ok"]), (1, 0, False))
+        self.assertIsNone(objs[1]["min_us"])
 
     def test_send_to_a_closed_port_exits_2(self):
         port = free_port()
