@@ -3,9 +3,8 @@
 namespace netd::proto {
 
 void seq_tracker::observe(std::int64_t seq) {
-    if (!any_) {
-        any_ = true;
-        max_ = seq;
+    if (!any()) {
+        first_ = max_ = seq;
         seen_.set(0);
         return;
     }
@@ -28,7 +27,9 @@ void seq_tracker::observe(std::int64_t seq) {
     }
     ++out_of_order_;
     if (back < static_cast<std::uint64_t>(window)) seen_.set(back);
-    if (gaps_ > 0) --gaps_;
+    // A late number fills a gap, unless it is below where counting began. (Beyond the window
+    // a repeat cannot be told from a late number: both fill one.)
+    if (seq > first_ && gaps_ > 0) --gaps_;
 }
 
 }  // namespace netd::proto

@@ -10,8 +10,8 @@ class seq_tracker {
     /// Records one client sequence number.
     void observe(std::int64_t seq);
 
-    bool any() const { return any_; }
-    /// Numbers skipped and not (yet) seen late.
+    bool any() const { return seen_.test(0); }  // the highest number is always seen
+    /// Numbers skipped and not (yet) seen late: between the first number seen and the highest.
     std::uint64_t gaps() const { return gaps_; }
     /// Numbers seen twice (within the last `window` numbers; older repeats count as late).
     std::uint64_t duplicates() const { return duplicates_; }
@@ -21,7 +21,7 @@ class seq_tracker {
     static constexpr std::int64_t window = 256;  ///< bits kept in every sensor connection
 
   private:
-    bool any_ = false;
+    std::int64_t first_ = 0;  ///< numbers below it were never counted as gaps
     std::int64_t max_ = 0;
     std::bitset<window> seen_;  ///< bit d: max_ - d was seen
     std::uint64_t gaps_ = 0, duplicates_ = 0, out_of_order_ = 0;

@@ -30,6 +30,14 @@ TEST_CASE("seq tracker: skipped numbers are gaps until they arrive late") {
     CHECK(t.out_of_order() == 1);
 }
 
+TEST_CASE("seq tracker: a late number below the first one seen fills no gap") {
+    auto t = feed({10, 12, 3});  // 11 is still missing; 3 was never counted as one
+    CHECK(t.gaps() == 1);
+    CHECK(t.out_of_order() == 1);
+    t.observe(11);
+    CHECK(t.gaps() == 0);
+}
+
 TEST_CASE("seq tracker: a repeat is a duplicate, whether latest or older") {
     auto t = feed({1, 2, 2, 3, 1});
     CHECK(t.duplicates() == 2);
