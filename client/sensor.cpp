@@ -39,7 +39,8 @@ from --from need an id of their own for that.
   -c COUNT     stop after COUNT readings (default: until Ctrl-C or the end of input)
   -i INTERVAL  time between readings, in seconds ("0.2") or with a unit ("200ms"); default 1s
   -W TIMEOUT   how long to wait for each ack before counting the reading lost; default 2s.
-               An ack that still comes while netctl runs counts, marked as late.
+               An ack that still comes while netctl runs counts, marked as late; the
+               summary then adds "+N late" to the lost count.
   --from FILE  send the lines of FILE ("-": standard input) instead of generated readings
   --retry-for DURATION
                give up after a connection has been down this long; default 30s, 0: never

@@ -253,6 +253,7 @@ void sensor_session::on_reply(const sensor_reply& reply) {
     attempts_ = 0;
     backoff_ = first_backoff;
     const auto id_key = input_ ? "line" : "seq";
+    if (r.reported_lost) ++late_;
     if (reply.ok) {
         ++acked_;
         ack_rtts_.add_reply(rtt_us);
@@ -386,10 +387,15 @@ void sensor_session::report_summary(steady::duration elapsed) {
     const auto lost = sent_ - acked_ - nacked_;
     const auto elapsed_ms = micros(elapsed) / 1000;
     if (options_.json) {
-        json j{{"type", "summary"},    {"target", target_text(options_.target)},
-               {"sent", sent_},        {"acked", acked_},
-               {"nacked", nacked_},    {"lost", lost},
-               {"resent", resent_},    {"reconnects", reconnects_},
+        json j{{"type", "summary"},
+               {"target", target_text(options_.target)},
+               {"sent", sent_},
+               {"acked", acked_},
+               {"nacked", nacked_},
+               {"lost", lost},
+               {"late", late_},
+               {"resent", resent_},
+               {"reconnects", reconnects_},
                {"time_ms", elapsed_ms}};
         add_rtt_fields(j, s, acked_ > 0);
         print_line(json_text(j));
@@ -397,8 +403,11 @@ void sensor_session::report_summary(steady::duration elapsed) {
     }
     std::string out =
         fmt::format("\n--- {} netd sensor statistics ---\n", target_text(options_.target));
-    out += fmt::format("{} sent, {} acked, {} nacked, {} lost, {} resent, {} reconnects, time {}ms",
-                       sent_, acked_, nacked_, lost, resent_, reconnects_, elapsed_ms);
+    // As ping's "+N duplicates": only when there are any.
+    const auto late = late_ > 0 ? fmt::format(" (+{} late)", late_) : std::string();
+    out +=
+        fmt::format("{} sent, {} acked, {} nacked, {} lost{}, {} resent, {} reconnects, time {}ms",
+                    sent_, acked_, nacked_, lost, late, resent_, reconnects_, elapsed_ms);
     if (acked_ > 0) out += "\n" + rtt_lines(s, "ack rtt");
     print_line(out);
 }

@@ -97,6 +97,7 @@ class sensor_session {
     unsigned attempts_ = 0;  // connect attempts in this outage
 
     std::uint64_t sent_ = 0, acked_ = 0, nacked_ = 0, resent_ = 0, reconnects_ = 0;
+    std::uint64_t late_ = 0;  ///< replies that came after their reading was reported lost
     rtt_stats ack_rtts_;
     int interrupts_ = 0;       // Ctrl-C: 1 stop taking readings, 2 stop now
     bool input_done_ = false;  // the end of --from input, or it failed

@@ -27,7 +27,8 @@ ACK = re.compile(r"^ack (?P<server_seq>\d+) (?P<key>seq|line)=(?P<id>\d+) rtt=(?
                  r"(?P<note>( \(resent\)| \(late\))*)$")
 NACK = re.compile(r"^nack (?P<server_seq>\d+) (seq|line)=(?P<id>\d+) rtt=\d+ us: (?P<reason>.*)$")
 TOTALS = re.compile(r"^(?P<sent>\d+) sent, (?P<acked>\d+) acked, (?P<nacked>\d+) nacked, "
-                    r"(?P<lost>\d+) lost, (?P<resent>\d+) resent, (?P<reconnects>\d+) reconnects, "
+                    r"(?P<lost>\d+) lost(?: \(\+(?P<late>\d+) late\))?, (?P<resent>\d+) resent, "
+                    r"(?P<reconnects>\d+) reconnects, "
                     r"time (?P<ms>\d+)ms$")
 RTT = re.compile(r"^ack rtt min/avg/max/mdev = (\d+)/(\d+)/(\d+)/(\d+) us$")
 PCT = re.compile(r"^ack rtt p50/p95/p99 = (\d+)/(\d+)/(\d+) us, jitter (\d+) us$")
@@ -115,7 +116,8 @@ class StandInSensor:
     """A sensor service stand-in on loopback: acks each reading, or nacks every `nack_every`-th
     with `reason`. One connection at a time, which is all netctl makes."""
 
-    def __init__(self, nack_every=0, reason="disk full"):
+    def __init__(self, nack_every=0, reason="disk full", delay_first=0.0):
+        self.delay_first = delay_first  # seconds before answering the first reading
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(4)
@@ -146,6 +148,8 @@ class StandInSensor:
                     out = b""
                     for _ in lines:
                         seq += 1
+                        if seq == 1 and self.delay_first:
+                            time.sleep(self.delay_first)
                         nack = self.nack_every and seq % self.nack_every == 0
                         out += (f"nack {seq} {self.reason}\n" if nack else f"ack {seq}\n").encode()
                     conn.sendall(out)
@@ -428,7 +432,27 @@ class NetctlSensorTest(NetctlCase):
         self.assertEqual(r.returncode, 1)
         objs = [json.loads(x) for x in r.stdout.splitlines()]
         self.assertEqual(objs[0], {"type": "timeout", "seq": 1})
-        self.assertEqual((objs[1]["type"], objs[1]["lost"], objs[1]["min_us"]), ("summary", 1, None))
+        self.assertEqual((objs[1]["type"], objs[1]["lost"], objs[1]["late"], objs[1]["min_us"]),
+                         ("summary", 1, 0, None))
+
+    def test_sensor_marks_an_ack_after_its_timeout_late_and_counts_it(self):
+        # Reading 1's ack comes at 2.5 W, after its timeout; reading 2 leaves at 4 W, well after
+        # that, and is answered at once.
+        w = 0.2 * SCALE
+        with StandInSensor(delay_first=2.5 * w) as server:
+            addr = f"127.0.0.1:{server.port}"
+            r = run_netctl(["sensor", addr, "-c", "3", "-i", f"{4 * w:.3f}", "-W", f"{w:.3f}"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], "timeout for seq=1")
+        acks = [ACK.match(x) for x in lines[1:4]]
+        self.assertTrue(all(acks), lines)
+        self.assertEqual([(m["id"], m["note"]) for m in acks],
+                         [("1", " (late)"), ("2", ""), ("3", "")])
+        self.assertIn("0 lost (+1 late), ", "\n".join(lines))
+        totals, _ = self.summary(lines, addr)
+        self.assertEqual((totals["sent"], totals["acked"], totals["lost"], totals["late"]),
+                         ("3", "3", "0", "1"))
 
     def test_sensor_counts_a_reading_never_acked_as_lost(self):
         with SilentServer() as server:
