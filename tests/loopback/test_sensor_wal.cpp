@@ -49,28 +49,38 @@ std::string store(sensor_store& s, asio::io_context& io, std::string lines, dura
     return *result;
 }
 
+// Opens a store on `data`, stores the batches in turn and returns the WAL as it was after the
+// last one: what a power cut at that moment would leave. The store then stops cleanly, which a
+// test undoes by writing that copy back.
+std::string wal_after(const fs::path& data,
+                      std::initializer_list<std::pair<const char*, durability>> batches) {
+    asio::io_context io;
+    std::string error;
+    auto s = sensor_store::open(data, error);
+    REQUIRE_MESSAGE(s, error);
+    for (const auto& [lines, mode] : batches)
+        CHECK(store(*s, io, lines, mode) == "");
+    return slurp(data.string() + ".wal");
+}
+
+netd::wal::chain chain_of(const std::string& wal) {
+    return netd::wal::scan(
+        std::span(reinterpret_cast<const unsigned char*>(wal.data()), wal.size()));
+}
+
 }  // namespace
 
 TEST_CASE("sensor store: mixed fsync and write batches keep the WAL chain whole") {
     temp_dir dir;
     auto data = dir.path / "readings.jsonl";
     auto wal_file = fs::path(data.string() + ".wal");
-    asio::io_context io;
-    std::string wal_at_cut;
-    {
-        std::string error;
-        auto s = sensor_store::open(data, error);
-        REQUIRE_MESSAGE(s, error);
-        CHECK(store(*s, io, "{\"a\":1}\n", durability::fsync) == "");
-        CHECK(store(*s, io, "{\"w\":1}\n", durability::write) == "");  // no WAL record
-        CHECK(store(*s, io, "{\"a\":2}\n", durability::fsync) == "");
-        CHECK(store(*s, io, "{\"a\":3}\n{\"a\":4}\n", durability::fsync) == "");
-        wal_at_cut = slurp(wal_file);
-    }  // a clean stop, undone below
+    auto wal_at_cut = wal_after(data, {{"{\"a\":1}\n", durability::fsync},
+                                       {"{\"w\":1}\n", durability::write},  // no WAL record
+                                       {"{\"a\":2}\n", durability::fsync},
+                                       {"{\"a\":3}\n{\"a\":4}\n", durability::fsync}});
     const auto all = slurp(data);
     REQUIRE(all == "{\"a\":1}\n{\"w\":1}\n{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n");
-    auto chain = netd::wal::scan(
-        std::span(reinterpret_cast<const unsigned char*>(wal_at_cut.data()), wal_at_cut.size()));
+    auto chain = chain_of(wal_at_cut);
     // Every fsync-acked byte is either in the chain or before it (synced by a checkpoint).
     REQUIRE_FALSE(chain.empty());
     CHECK(chain.data_end() == all.size());
@@ -92,18 +102,9 @@ TEST_CASE("sensor store: a chain starts where the data file is durable, not afte
     temp_dir dir;
     auto data = dir.path / "readings.jsonl";
     auto wal_file = fs::path(data.string() + ".wal");
-    asio::io_context io;
-    std::string wal_at_cut;
-    {
-        std::string error;
-        auto s = sensor_store::open(data, error);
-        REQUIRE_MESSAGE(s, error);
-        CHECK(store(*s, io, "{\"w\":1}\n", durability::write) == "");
-        CHECK(store(*s, io, "{\"a\":1}\n", durability::fsync) == "");
-        wal_at_cut = slurp(wal_file);
-    }
-    auto chain = netd::wal::scan(
-        std::span(reinterpret_cast<const unsigned char*>(wal_at_cut.data()), wal_at_cut.size()));
+    auto wal_at_cut =
+        wal_after(data, {{"{\"w\":1}\n", durability::write}, {"{\"a\":1}\n", durability::fsync}});
+    auto chain = chain_of(wal_at_cut);
     // The new, empty file is the last point known durable unless a checkpoint synced the data
     // file (which ends the chain): a chain must start there.
     if (!chain.empty()) CHECK(chain.data_begin() == 0);
