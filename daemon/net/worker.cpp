@@ -102,6 +102,7 @@ worker::worker(shared_state& shared, std::function<void()> on_done)
 }
 
 void worker::arm_deadlines(deadline_queue::clock::time_point at) {
+    if (draining_) return;
     // Re-arming cancels the wait in flight; its handler sees operation_aborted and does nothing.
     deadline_timer_.expires_at(at);
     deadline_timer_.async_wait([this](std::error_code ec) {
@@ -118,7 +119,11 @@ worker::~worker() {
     // now (aborted), and wait for the held ones' verdicts, which are posted here, while the
     // sessions they point into and this io_context still exist.
     if (sessions_.empty() && listeners_.empty()) return;
-    stopping_ = true;  // the last finish() cancels the deadline timer
+    stopping_ = true;  // configure()'s handlers, if any are left, do nothing
+    // Only operations (aborted below) and held sessions' verdicts keep run() going, not the
+    // deadlines of a session the failure left with nothing pending.
+    draining_ = true;
+    deadline_timer_.cancel();
     for (auto& [key, l] : listeners_) {
         std::error_code ignored;
         l->acceptor.close(ignored);
@@ -126,7 +131,6 @@ worker::~worker() {
     listeners_.clear();
     for (auto& s : sessions_)
         s.abort("worker failed");
-    if (sessions_.empty()) deadline_timer_.cancel();
     work_.reset();
     io_.restart();
     for (;;) {

@@ -121,6 +121,7 @@ class worker {
     /// last give_back_memory().
     std::size_t running_ = 0, peak_running_ = 0;
     bool stopping_ = false;
+    bool draining_ = false;  ///< ~worker after a failed run(): no deadline is armed again
     std::thread thread_;
 };
 
