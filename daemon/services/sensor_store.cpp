@@ -371,17 +371,23 @@ void sensor_store::submit(std::string lines, durability mode, asio::any_io_execu
 // needed: the next record starts a new epoch at offset 0. If the data file's sync fails, the
 // lines acked through the WAL may be lost from the data file's page cache; the WAL still holds
 // them, so it is kept as it is for the next start and not written again in this run.
+// After a failed sync of the data file the WAL may hold the only durable copy of acked lines, and
+// the kernel reports a writeback error only once: a later sync that succeeds proves nothing. So
+// the log is never cut again in this run.
+void sensor_store::freeze_wal(const std::string& error) {
+    if (wal_fd_ < 0 || wal_frozen_) return;
+    wal_frozen_ = true;
+    log::line(log::level::error, "error")
+        .str("what", "checkpoint")
+        .str("file", path_.string())
+        .str("why", error)
+        .str("action", "write-ahead log kept for the next start; syncing every batch");
+}
+
 std::string sensor_store::checkpoint() {
     if (::fdatasync(fd_) != 0) {
         auto error = errno_text("fdatasync", errno);
-        if (wal_fd_ >= 0 && !wal_frozen_) {
-            wal_frozen_ = true;
-            log::line(log::level::error, "error")
-                .str("what", "checkpoint")
-                .str("file", path_.string())
-                .str("why", error)
-                .str("action", "write-ahead log kept for the next start; syncing every batch");
-        }
+        freeze_wal(error);
         return error;
     }
     synced_size_ = data_size_;
@@ -472,7 +478,7 @@ std::string sensor_store::write_batch(const std::vector<entry>& batch) {
             broken_ = true;
         } else {
             data_size_ = start;
-            if (sync) ::fdatasync(fd_);
+            if (sync && ::fdatasync(fd_) != 0) freeze_wal(errno_text("fdatasync", errno));
         }
         if (wal_fd_ >= 0) checkpoint_due_ = true;
     }
