@@ -318,13 +318,30 @@ bool sensor_store::open_wal(int data_fd, std::string& error) {
                 .unum("restored_bytes", chain.data_end() > size ? chain.data_end() - size : 0)
                 .str("why", "write-ahead log of an earlier run that did not stop cleanly");
         } else if (what != wal::replay::nothing) {
-            log::line(log::level::warn, "recover")
-                .str("file", path_.string())
+            // Not replayed, but not cut either: its records may be the only copy of acked
+            // readings (of a rotated file whose tail a power cut took), so they are kept aside
+            // for recovery by hand, and a new log is made.
+            auto aside = std::filesystem::path(wal_path.string() + "." +
+                                               std::to_string(last_epoch) + ".skipped");
+            bool kept = ::rename(wal_path.c_str(), aside.c_str()) == 0;
+            if (kept) {
+                ::close(wal);
+                wal = ::open(wal_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+                if (wal < 0 || ::fstat(wal, &ws) != 0) {
+                    error = "cannot create write-ahead log '" + wal_path.string() +
+                            "': " + std::strerror(errno);
+                    if (wal >= 0) ::close(wal);
+                    return false;
+                }
+            }
+            log::line line(log::level::warn, "recover");
+            line.str("file", path_.string())
                 .unum("records", 0)
                 .unum("skipped_records", chain.records.size())
                 .str("why", what == wal::replay::file_too_short
                                 ? "data file is shorter than where the write-ahead log starts"
                                 : "write-ahead log is not this data file's (replaced or rotated)");
+            if (kept) line.str("kept_as", aside.string());
         }
     }
     // A log of the wrong size is written over with zeros (new, or cut short by a crash while it

@@ -274,6 +274,14 @@ class SensorDurabilityTest(SensorTestCase):
         self.assertEqual(recover["records"], 0)
         self.assertGreater(recover["skipped_records"], 0)
         self.assertEqual(records(self.data), [])
+        # The skipped log is kept aside (it may be the only copy of acked readings), holding
+        # the killed run's readings; a new one took its place.
+        kept = recover["kept_as"]
+        self.assertTrue(kept.startswith(self.data + ".wal.") and kept.endswith(".skipped"), kept)
+        with open(kept, "rb") as f:
+            self.assertIn(b'"id":"r', f.read())
+        self.assertEqual(os.path.getsize(self.data + ".wal"), 32 << 20)
+        self.assertEqual(netd.stop(), 0)
 
     def test_sigterm_acks_what_is_in_flight_and_loses_nothing(self):
         netd = self.start_sensor()
