@@ -485,7 +485,10 @@ std::string sensor_store::write_batch(const std::vector<entry>& batch) {
     if (error.empty()) {
         // The fstat is the truth if the file changed behind our back (cut by someone else).
         data_size_ = static_cast<std::uint64_t>(st.st_size);
-        start = data_size_ >= bytes ? data_size_ - bytes : 0;
+        auto expected = std::exchange(start, data_size_ >= bytes ? data_size_ - bytes : 0);
+        // Cut or appended to by someone else: what of the file is durable is no longer known
+        // (a cut back to exactly where the chain would start would pass for nothing), so sync.
+        if (start != expected && wal_fd_ >= 0) checkpoint_due_ = true;
         if (sync) error = make_durable(batch, start, bytes);
     }
     // Never keep what we are about to nack: a later successful sync must not make a torn or

@@ -118,6 +118,32 @@ TEST_CASE("sensor store: a chain starts where the data file is durable, not afte
     CHECK(slurp(data).find("{\"a\":1}\n") != std::string::npos);
 }
 
+TEST_CASE("sensor store: a file cut by someone else is synced before the chain goes on") {
+    // Unsynced lines, then someone empties the file (`: > file`): the next fsync batch lands
+    // at 0, where the chain would start anyway. Its record must not rely on the cut being
+    // durable: a power cut could bring the old bytes back, which recovery will not overwrite.
+    temp_dir dir;
+    auto data = dir.path / "readings.jsonl";
+    auto wal_file = fs::path(data.string() + ".wal");
+    asio::io_context io;
+    std::string error;
+    auto s = sensor_store::open(data, error);
+    REQUIRE_MESSAGE(s, error);
+    CHECK(store(*s, io, "{\"w\":1}\n{\"w\":2}\n", durability::write) == "");
+    const auto before_cut = slurp(data);
+    fs::resize_file(data, 0);
+    CHECK(store(*s, io, "{\"a\":1}\n", durability::fsync) == "");
+    auto wal_at_cut = slurp(wal_file);
+    s.reset();
+    // Unless the cut was synced (which ends the chain), the power cut undoes it.
+    auto chain = chain_of(wal_at_cut);
+    std::ofstream(wal_file, std::ios::binary) << wal_at_cut;
+    if (!chain.empty()) std::ofstream(data, std::ios::binary) << before_cut;
+    s = sensor_store::open(data, error);
+    REQUIRE_MESSAGE(s, error);
+    CHECK(slurp(data).find("{\"a\":1}\n") != std::string::npos);
+}
+
 TEST_CASE("sensor store: a clean stop cuts the chain, the next start replays nothing") {
     temp_dir dir;
     auto data = dir.path / "readings.jsonl";
