@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include "log.hpp"
@@ -239,13 +240,28 @@ nlohmann::json app::reload() {
     return outcome;
 }
 
-namespace {
-
-asio::awaitable<live_by_service> live_of(worker* w) {
-    co_return w->live();
+// The open sessions' counters of one worker, summed on its thread. A worker that has ended (a
+// stop or a failure racing this query) never runs the request: then after a second the answer
+// leaves its counters out, rather than the control thread waiting forever (and with it the
+// daemon's exit, as an awaited co_spawn keeps this io_context busy).
+asio::awaitable<live_by_service> app::live_of(worker& w) {
+    struct answer {
+        explicit answer(asio::io_context& io) : ready(io, std::chrono::seconds(1)) {}
+        asio::steady_timer ready;
+        live_by_service live{};
+        bool done = false;
+    };
+    auto a = std::make_shared<answer>(control_);
+    asio::post(w.executor(), [a, &w, this] {
+        asio::post(control_, [a, live = w.live()] {
+            a->live = live;
+            a->done = true;
+            a->ready.cancel();
+        });
+    });
+    co_await a->ready.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    co_return a->done ? a->live : live_by_service{};
 }
-
-}  // namespace
 
 asio::awaitable<nlohmann::json> app::handle_control(const nlohmann::json& request) {
     auto cmd = request["cmd"].get<std::string>();
@@ -262,8 +278,7 @@ asio::awaitable<nlohmann::json> app::status() {
     live_by_service live{};
     if (!stopping_)
         for (auto& w : workers_) {
-            auto part =
-                co_await asio::co_spawn(w->executor(), live_of(w.get()), asio::use_awaitable);
+            auto part = co_await live_of(*w);
             for (std::size_t i = 0; i < live.size(); ++i) {
                 live[i].messages += part[i].messages;
                 live[i].bytes_in += part[i].bytes_in;
