@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "faults.hpp"
 #include "services/sensor_store.hpp"
 #include "services/sensor_wal.hpp"
 
@@ -67,6 +68,11 @@ netd::wal::chain chain_of(const std::string& wal) {
     return netd::wal::scan(
         std::span(reinterpret_cast<const unsigned char*>(wal.data()), wal.size()));
 }
+
+// Each test that arms a failure must use it, and leaves none armed for the next.
+struct faults_used {
+    ~faults_used() { CHECK(netd::test::clear_faults() == 0); }
+};
 
 }  // namespace
 
@@ -158,4 +164,34 @@ TEST_CASE("sensor store: a clean stop cuts the chain, the next start replays not
     CHECK(wal.size() == 32u << 20);
     CHECK(netd::wal::scan(std::span(reinterpret_cast<const unsigned char*>(wal.data()), wal.size()))
               .empty());
+}
+
+TEST_CASE("sensor store: after a failed checkpoint the batch is nacked and the log is never cut") {
+    // A durability "write" batch makes the next fsync batch checkpoint first; that sync fails.
+    // The kernel reports a writeback error once, so a later sync that succeeds does not prove a
+    // is on disk: the log, the only sure copy of a, must outlive this run.
+    faults_used check;
+    temp_dir dir;
+    auto data = dir.path / "readings.jsonl";
+    auto wal_file = fs::path(data.string() + ".wal");
+    const std::string a = "{\"a\":1}\n", w = "{\"w\":1}\n", b = "{\"b\":1}\n", c = "{\"c\":1}\n";
+    asio::io_context io;
+    std::string error;
+    auto s = sensor_store::open(data, error);
+    REQUIRE_MESSAGE(s, error);
+    CHECK(store(*s, io, a, durability::fsync) == "");
+    CHECK(store(*s, io, w, durability::write) == "");
+    netd::test::fail_fdatasync(".jsonl");
+    CHECK(store(*s, io, b, durability::fsync) != "");
+    CHECK(store(*s, io, c, durability::fsync) == "");
+    CHECK(slurp(data) == a + w + c);
+    s.reset();  // a clean stop, which must not cut the log either
+    auto chain = chain_of(slurp(wal_file));
+    REQUIRE(chain.records.size() == 1);
+    CHECK(chain.data_begin() == 0);
+    // The power cut: a's block lost to the writeback error.
+    std::ofstream(data, std::ios::binary) << std::string(a.size(), '\0') << w << c;
+    s = sensor_store::open(data, error);
+    REQUIRE_MESSAGE(s, error);
+    CHECK(slurp(data) == a + w + c);
 }
