@@ -282,6 +282,7 @@ bool sensor_store::open_wal(int data_fd, std::string& error) {
         // Replaying over bytes that differ would corrupt the file: then the log is not this
         // file's (copied, restored from a backup...) and is left alone, like another inode.
         std::string existing;
+        std::uint64_t unmatched = 0;
         for (std::size_t i = 0; what == wal::replay::all && i < chain.records.size(); ++i) {
             const auto& r = chain.records[i];
             if (r.data_offset >= size) break;
@@ -293,9 +294,22 @@ bool sensor_store::open_wal(int data_fd, std::string& error) {
             }
             std::string_view payload(
                 reinterpret_cast<const char*>(log.data()) + chain.payload_at[i], r.length);
-            if (!wal::restores_only(existing, payload)) what = wal::replay::other_file;
+            if (wal::restores_only(existing, payload)) continue;
+            // The last record of a chain that matched the file so far, unlike the bytes there:
+            // most likely a nacked batch (its log sync failed, then so did the data file's, and
+            // zeroing its header) whose range later batches took. The rest is this file's and
+            // is replayed; the log is kept aside, with that record, in case it was not so.
+            if (i > 0 && i + 1 == chain.records.size()) {
+                unmatched = 1;
+                chain.payload_bytes -= r.length;
+                chain.records.pop_back();
+                chain.payload_at.pop_back();
+            } else {
+                what = wal::replay::other_file;
+            }
         }
-        if (what == wal::replay::all) {
+        const bool replay = what == wal::replay::all;
+        if (replay) {
             for (std::size_t i = 0; i < chain.records.size(); ++i) {
                 const auto& r = chain.records[i];
                 if (!write_at(data_fd, log.data() + chain.payload_at[i], r.length, r.data_offset)) {
@@ -311,37 +325,46 @@ bool sensor_store::open_wal(int data_fd, std::string& error) {
                 ::close(wal);
                 return false;
             }
-            log::line(log::level::warn, "recover")
-                .str("file", path_.string())
-                .unum("records", chain.records.size())
-                .unum("bytes", chain.payload_bytes)
-                .unum("restored_bytes", chain.data_end() > size ? chain.data_end() - size : 0)
-                .str("why", "write-ahead log of an earlier run that did not stop cleanly");
-        } else if (what != wal::replay::nothing) {
-            // Not replayed, but not cut either: its records may be the only copy of acked
-            // readings (of a rotated file whose tail a power cut took), so they are kept aside
-            // for recovery by hand, and a new log is made.
-            auto aside = std::filesystem::path(wal_path.string() + "." +
-                                               std::to_string(last_epoch) + ".skipped");
-            bool kept = ::rename(wal_path.c_str(), aside.c_str()) == 0;
-            if (kept) {
-                ::close(wal);
-                wal = ::open(wal_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-                if (wal < 0 || ::fstat(wal, &ws) != 0) {
-                    error = "cannot create write-ahead log '" + wal_path.string() +
-                            "': " + std::strerror(errno);
-                    if (wal >= 0) ::close(wal);
-                    return false;
-                }
-            }
+        }
+        // A log not replayed, or not all of it, is not cut either: its records may be the only
+        // copy of acked readings (of a rotated file whose tail a power cut took), so it is kept
+        // aside for recovery by hand, and a new log is made.
+        const bool keep = unmatched > 0 || (!replay && what != wal::replay::nothing);
+        const auto aside = std::filesystem::path(wal_path.string() + "." +
+                                                 std::to_string(last_epoch) + ".skipped");
+        const bool kept = keep && ::rename(wal_path.c_str(), aside.c_str()) == 0;
+        const int rename_errno = errno;
+        if (replay || keep) {
             log::line line(log::level::warn, "recover");
-            line.str("file", path_.string())
-                .unum("records", 0)
-                .unum("skipped_records", chain.records.size())
-                .str("why", what == wal::replay::file_too_short
-                                ? "data file is shorter than where the write-ahead log starts"
-                                : "write-ahead log is not this data file's (replaced or rotated)");
+            line.str("file", path_.string()).unum("records", replay ? chain.records.size() : 0);
+            if (replay)
+                line.unum("bytes", chain.payload_bytes)
+                    .unum("restored_bytes", chain.data_end() > size ? chain.data_end() - size : 0);
+            line.unum("skipped_records", replay ? unmatched : chain.records.size())
+                .str("why",
+                     what == wal::replay::file_too_short
+                         ? "data file is shorter than where the write-ahead log starts"
+                     : what == wal::replay::other_file
+                         ? "write-ahead log is not this data file's (replaced or rotated)"
+                     : unmatched > 0
+                         ? "write-ahead log of an earlier run that did not stop cleanly; its "
+                           "last record differs from the data file (most likely a nacked batch)"
+                         : "write-ahead log of an earlier run that did not stop cleanly");
             if (kept) line.str("kept_as", aside.string());
+        }
+        if (keep) {
+            ::close(wal);
+            // Without a new log the data file is synced per batch; the old one is never cut.
+            wal = kept ? ::open(wal_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640) : -1;
+            if (wal < 0 || ::fstat(wal, &ws) != 0) {
+                auto why = kept ? errno_text("create", errno) : errno_text("rename", rename_errno);
+                log::line(log::level::warn, "wal")
+                    .str("file", wal_path.string())
+                    .str("why", why)
+                    .str("action", "syncing the data file per batch instead");
+                if (wal >= 0) ::close(wal);
+                return true;
+            }
         }
     }
     // A log of the wrong size is written over with zeros (new, or cut short by a crash while it
@@ -422,6 +445,19 @@ std::string sensor_store::checkpoint() {
     return {};
 }
 
+// The batch is refused, but its record may be on disk anyway, whole or in part. Left there, it
+// would extend the chain: the next start would replay nacked lines, or, once later batches took
+// its range in the data file, find a chain that does not match the file. write_batch cuts the
+// whole log once the data file is cut back and synced; should that sync fail, the log is frozen
+// (kept for the next start), so the record's header is zeroed first. Best effort: if that fails
+// too, recovery sets aside a last record that does not match the file (open_wal).
+std::string sensor_store::refuse_record(std::string error) {
+    checkpoint_due_ = true;
+    const unsigned char zeros[wal::header_bytes] = {};
+    if (write_at(wal_fd_, zeros, sizeof zeros, wal_offset_)) ::fdatasync(wal_fd_);
+    return error;
+}
+
 std::string sensor_store::make_durable(const std::vector<entry>& batch, std::uint64_t data_offset,
                                        std::uint64_t bytes) {
     // A chain must cover the data file without gaps from where the file was last durable
@@ -440,14 +476,10 @@ std::string sensor_store::make_durable(const std::vector<entry>& batch, std::uin
     iov_.push_back({head.data(), head.size()});
     for (const auto& e : batch)
         iov_.push_back({const_cast<char*>(e.lines.data()), e.lines.size()});
-    if (int err = write_iov(wal_fd_, iov_, static_cast<off_t>(wal_offset_))) {
-        checkpoint_due_ = true;
-        return errno_text("write-ahead log", err);
-    }
-    if (::fdatasync(wal_fd_) != 0) {
-        checkpoint_due_ = true;
-        return errno_text("write-ahead log fdatasync", errno);
-    }
+    if (int err = write_iov(wal_fd_, iov_, static_cast<off_t>(wal_offset_)))
+        return refuse_record(errno_text("write-ahead log", err));
+    if (::fdatasync(wal_fd_) != 0)
+        return refuse_record(errno_text("write-ahead log fdatasync", errno));
     wal_offset_ += wal::header_bytes + bytes;
     ++wal_seq_;
     chain_end_ = data_offset + bytes;
@@ -492,15 +524,17 @@ std::string sensor_store::write_batch(const std::vector<entry>& batch) {
         if (sync) error = make_durable(batch, start, bytes);
     }
     // Never keep what we are about to nack: a later successful sync must not make a torn or
-    // unacknowledged batch durable behind the client's back.
+    // unacknowledged batch durable behind the client's back. With the cut synced, every acked
+    // line is durable in the data file, so the log is cut too, with any record of this batch
+    // (a failed sync freezes it instead: see freeze_wal).
     if (!error.empty()) {
+        if (wal_fd_ >= 0) checkpoint_due_ = true;
         if (::ftruncate(fd_, static_cast<off_t>(start)) != 0) {
             broken_ = true;
         } else {
             data_size_ = start;
-            if (sync && ::fdatasync(fd_) != 0) freeze_wal(errno_text("fdatasync", errno));
+            if (sync) checkpoint();
         }
-        if (wal_fd_ >= 0) checkpoint_due_ = true;
     }
     return error;
 }

@@ -89,6 +89,7 @@ class sensor_store {
     std::string write_batch(const std::vector<entry>& batch);
     std::string make_durable(const std::vector<entry>& batch, std::uint64_t data_offset,
                              std::uint64_t bytes);
+    std::string refuse_record(std::string error);
     std::string checkpoint();
     void freeze_wal(const std::string& error);
     void complete(std::vector<entry>& batch, const std::string& error);

@@ -166,6 +166,91 @@ TEST_CASE("sensor store: a clean stop cuts the chain, the next start replays not
               .empty());
 }
 
+TEST_CASE("sensor store: a last record unlike the file's bytes is set aside, the rest replays") {
+    // A record whose batch was nacked (its log sync failed, and then the data file's) may still
+    // be on disk; later batches then took its range of the data file. Recovery must not take
+    // that for another file's log and skip the whole chain, with the acked lines before it; nor
+    // may it destroy that record, in case it was acked after all (a file system that shows
+    // stale blocks after a power cut): the log is kept aside.
+    temp_dir dir;
+    auto data = dir.path / "readings.jsonl";
+    auto wal_file = fs::path(data.string() + ".wal");
+    const std::string a = "{\"a\":1}\n", refused = "{\"r\":1}\n", later = "{\"c\":22}\n";
+    auto wal_at_cut =
+        wal_after(data, {{a.c_str(), durability::fsync}, {refused.c_str(), durability::fsync}});
+    REQUIRE(chain_of(wal_at_cut).records.size() == 2);
+    // The power cut took a's block (NULs); where the refused batch was, a later one is durable.
+    std::ofstream(wal_file, std::ios::binary) << wal_at_cut;
+    std::ofstream(data, std::ios::binary) << std::string(a.size(), '\0') << later;
+    std::string error;
+    auto s = sensor_store::open(data, error);
+    REQUIRE_MESSAGE(s, error);
+    CHECK(slurp(data) == a + later);
+    std::vector<fs::path> kept;
+    for (const auto& e : fs::directory_iterator(dir.path))
+        if (e.path().extension() == ".skipped") kept.push_back(e.path());
+    REQUIRE(kept.size() == 1);
+    CHECK(chain_of(slurp(kept[0])).records.size() == 2);
+    CHECK(chain_of(slurp(wal_file)).empty());
+}
+
+TEST_CASE("sensor store: a batch whose log sync failed is nacked and never replayed") {
+    faults_used check;
+    temp_dir dir;
+    auto data = dir.path / "readings.jsonl";
+    auto wal_file = fs::path(data.string() + ".wal");
+    const std::string a = "{\"a\":1}\n", b = "{\"b\":1}\n";
+    asio::io_context io;
+    std::string error;
+    auto s = sensor_store::open(data, error);
+    REQUIRE_MESSAGE(s, error);
+    CHECK(store(*s, io, a, durability::fsync) == "");
+    netd::test::fail_fdatasync(".wal");
+    CHECK(store(*s, io, b, durability::fsync) != "");
+    CHECK(slurp(data) == a);  // cut back, and synced
+    auto wal_at_cut = slurp(wal_file);
+    // With the cut synced every acked line is durable in the data file, so the whole log is cut:
+    // b's record is gone even where zeroing its header alone did not reach the disk.
+    CHECK(chain_of(wal_at_cut).empty());
+    s.reset();
+    // The power cut: the log as it was after the nack, the data file as its last sync left it.
+    std::ofstream(wal_file, std::ios::binary) << wal_at_cut;
+    s = sensor_store::open(data, error);
+    REQUIRE_MESSAGE(s, error);
+    CHECK(slurp(data) == a);
+}
+
+TEST_CASE(
+    "sensor store: the log kept after a failed data sync holds the acked lines, not refused ones") {
+    // The log sync of batch b fails, then so does the data file's sync after b is cut away: the
+    // log is kept for the next start (the data file's writeback error may have lost a), and it
+    // must end before b, or recovery would find b unlike the bytes c wrote there.
+    faults_used check;
+    temp_dir dir;
+    auto data = dir.path / "readings.jsonl";
+    auto wal_file = fs::path(data.string() + ".wal");
+    const std::string a = "{\"a\":1}\n", b = "{\"b\":1}\n", c = "{\"c\":333}\n";
+    asio::io_context io;
+    std::string error;
+    auto s = sensor_store::open(data, error);
+    REQUIRE_MESSAGE(s, error);
+    CHECK(store(*s, io, a, durability::fsync) == "");
+    netd::test::fail_fdatasync(".wal");
+    netd::test::fail_fdatasync(".jsonl");
+    CHECK(store(*s, io, b, durability::fsync) != "");
+    CHECK(store(*s, io, c, durability::fsync) == "");  // synced per batch from now on
+    CHECK(slurp(data) == a + c);
+    auto wal_at_cut = slurp(wal_file);
+    CHECK(chain_of(wal_at_cut).records.size() == 1);  // a's record; b's was cut off
+    s.reset();
+    // The power cut: a's block lost to the writeback error, c durable.
+    std::ofstream(wal_file, std::ios::binary) << wal_at_cut;
+    std::ofstream(data, std::ios::binary) << std::string(a.size(), '\0') << c;
+    s = sensor_store::open(data, error);
+    REQUIRE_MESSAGE(s, error);
+    CHECK(slurp(data) == a + c);
+}
+
 TEST_CASE("sensor store: after a failed checkpoint the batch is nacked and the log is never cut") {
     // A durability "write" batch makes the next fsync batch checkpoint first; that sync fails.
     // The kernel reports a writeback error once, so a later sync that succeeds does not prove a
