@@ -240,27 +240,33 @@ nlohmann::json app::reload() {
     return outcome;
 }
 
-// The open sessions' counters of one worker, summed on its thread. A worker that has ended (a
-// stop or a failure racing this query) never runs the request: then after a second the answer
-// leaves its counters out, rather than the control thread waiting forever (and with it the
-// daemon's exit, as an awaited co_spawn keeps this io_context busy).
-asio::awaitable<live_by_service> app::live_of(worker& w) {
-    struct answer {
-        explicit answer(asio::io_context& io) : ready(io, std::chrono::seconds(1)) {}
+// The open sessions' counters of every worker, each summed on its own thread, asked all at once.
+// A worker that has ended (a stop or a failure racing this query) never runs the request: then
+// after a second the answer leaves its counters out, rather than the control thread waiting
+// forever (and with it the daemon's exit, as an awaited co_spawn keeps this io_context busy).
+asio::awaitable<live_by_service> app::gather_live() {
+    struct answers {
+        answers(asio::io_context& io, std::size_t n)
+            : ready(io, std::chrono::seconds(1)), left(n) {}
         asio::steady_timer ready;
-        live_by_service live{};
-        bool done = false;
+        live_by_service sum{};
+        std::size_t left;
     };
-    auto a = std::make_shared<answer>(control_);
-    asio::post(w.executor(), [a, &w, this] {
-        asio::post(control_, [a, live = w.live()] {
-            a->live = live;
-            a->done = true;
-            a->ready.cancel();
+    auto a = std::make_shared<answers>(control_, workers_.size());
+    for (auto& w : workers_)
+        asio::post(w->executor(), [a, &w = *w, this] {
+            asio::post(control_, [a, live = w.live()] {
+                for (std::size_t i = 0; i < live.size(); ++i) {
+                    a->sum[i].messages += live[i].messages;
+                    a->sum[i].bytes_in += live[i].bytes_in;
+                    a->sum[i].bytes_out += live[i].bytes_out;
+                }
+                if (--a->left == 0) a->ready.cancel();
+            });
         });
-    });
-    co_await a->ready.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-    co_return a->done ? a->live : live_by_service{};
+    if (a->left > 0)
+        co_await a->ready.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    co_return a->sum;
 }
 
 asio::awaitable<nlohmann::json> app::handle_control(const nlohmann::json& request) {
@@ -276,15 +282,7 @@ asio::awaitable<nlohmann::json> app::status() {
     auto now = std::chrono::system_clock::now();
     // Connections still open count too: each worker sums its own sessions on its thread.
     live_by_service live{};
-    if (!stopping_)
-        for (auto& w : workers_) {
-            auto part = co_await live_of(*w);
-            for (std::size_t i = 0; i < live.size(); ++i) {
-                live[i].messages += part[i].messages;
-                live[i].bytes_in += part[i].bytes_in;
-                live[i].bytes_out += part[i].bytes_out;
-            }
-        }
+    if (!stopping_) live = co_await gather_live();
     auto services = nlohmann::json::array();
     for (const auto& sc : cfg.services) {
         auto listen = nlohmann::json::array();

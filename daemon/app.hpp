@@ -43,7 +43,7 @@ class app {
     nlohmann::json reload();
     asio::awaitable<nlohmann::json> handle_control(const nlohmann::json& request);
     asio::awaitable<nlohmann::json> status();
-    asio::awaitable<live_by_service> live_of(worker& w);
+    asio::awaitable<live_by_service> gather_live();
     void begin_stop(std::string_view why);
     void worker_done();
 
