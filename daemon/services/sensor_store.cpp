@@ -348,7 +348,9 @@ bool sensor_store::open_wal(int data_fd, std::string& error) {
                          ? "write-ahead log is not this data file's (replaced or rotated)"
                      : unmatched > 0
                          ? "write-ahead log of an earlier run that did not stop cleanly; its "
-                           "last record differs from the data file (most likely a nacked batch)"
+                           "last record differs from the data file's bytes and is not replayed "
+                           "(a batch nacked after failed syncs, or stale blocks after a power "
+                           "cut): see kept_as"
                          : "write-ahead log of an earlier run that did not stop cleanly");
             if (kept) line.str("kept_as", aside.string());
         }
@@ -450,7 +452,8 @@ std::string sensor_store::checkpoint() {
 // its range in the data file, find a chain that does not match the file. write_batch cuts the
 // whole log once the data file is cut back and synced; should that sync fail, the log is frozen
 // (kept for the next start), so the record's header is zeroed first. Best effort: if that fails
-// too, recovery sets aside a last record that does not match the file (open_wal).
+// too, recovery sets aside a last record whose range later batches took (open_wal), but replays
+// one past the file's end: the nacked lines come back, as duplicates (three failures in a row).
 std::string sensor_store::refuse_record(std::string error) {
     checkpoint_due_ = true;
     const unsigned char zeros[wal::header_bytes] = {};
