@@ -74,6 +74,26 @@ struct faults_used {
     ~faults_used() { CHECK(netd::test::clear_faults() == 0); }
 };
 
+// A store on a new data file, driven from the test's thread; stop() and start() again model a
+// restart (after the test has put back what a power cut would leave).
+struct running_store {
+    temp_dir dir;
+    fs::path data = dir.path / "readings.jsonl";
+    fs::path wal_file = fs::path(data.string() + ".wal");
+    asio::io_context io;
+    std::shared_ptr<sensor_store> s;
+    running_store() { start(); }
+    void start() {
+        std::string error;
+        s = sensor_store::open(data, error);
+        REQUIRE_MESSAGE(s, error);
+    }
+    void stop() { s.reset(); }
+    std::string put(std::string lines, durability mode) {
+        return store(*s, io, std::move(lines), mode);
+    }
+};
+
 }  // namespace
 
 TEST_CASE("sensor store: mixed fsync and write batches keep the WAL chain whole") {
@@ -128,26 +148,19 @@ TEST_CASE("sensor store: a file cut by someone else is synced before the chain g
     // Unsynced lines, then someone empties the file (`: > file`): the next fsync batch lands
     // at 0, where the chain would start anyway. Its record must not rely on the cut being
     // durable: a power cut could bring the old bytes back, which recovery will not overwrite.
-    temp_dir dir;
-    auto data = dir.path / "readings.jsonl";
-    auto wal_file = fs::path(data.string() + ".wal");
-    asio::io_context io;
-    std::string error;
-    auto s = sensor_store::open(data, error);
-    REQUIRE_MESSAGE(s, error);
-    CHECK(store(*s, io, "{\"w\":1}\n{\"w\":2}\n", durability::write) == "");
-    const auto before_cut = slurp(data);
-    fs::resize_file(data, 0);
-    CHECK(store(*s, io, "{\"a\":1}\n", durability::fsync) == "");
-    auto wal_at_cut = slurp(wal_file);
-    s.reset();
+    running_store r;
+    CHECK(r.put("{\"w\":1}\n{\"w\":2}\n", durability::write) == "");
+    const auto before_cut = slurp(r.data);
+    fs::resize_file(r.data, 0);
+    CHECK(r.put("{\"a\":1}\n", durability::fsync) == "");
+    auto wal_at_cut = slurp(r.wal_file);
+    r.stop();
     // Unless the cut was synced (which ends the chain), the power cut undoes it.
     auto chain = chain_of(wal_at_cut);
-    std::ofstream(wal_file, std::ios::binary) << wal_at_cut;
-    if (!chain.empty()) std::ofstream(data, std::ios::binary) << before_cut;
-    s = sensor_store::open(data, error);
-    REQUIRE_MESSAGE(s, error);
-    CHECK(slurp(data).find("{\"a\":1}\n") != std::string::npos);
+    std::ofstream(r.wal_file, std::ios::binary) << wal_at_cut;
+    if (!chain.empty()) std::ofstream(r.data, std::ios::binary) << before_cut;
+    r.start();
+    CHECK(slurp(r.data).find("{\"a\":1}\n") != std::string::npos);
 }
 
 TEST_CASE("sensor store: a clean stop cuts the chain, the next start replays nothing") {
@@ -196,28 +209,21 @@ TEST_CASE("sensor store: a last record unlike the file's bytes is set aside, the
 
 TEST_CASE("sensor store: a batch whose log sync failed is nacked and never replayed") {
     faults_used check;
-    temp_dir dir;
-    auto data = dir.path / "readings.jsonl";
-    auto wal_file = fs::path(data.string() + ".wal");
+    running_store r;
     const std::string a = "{\"a\":1}\n", b = "{\"b\":1}\n";
-    asio::io_context io;
-    std::string error;
-    auto s = sensor_store::open(data, error);
-    REQUIRE_MESSAGE(s, error);
-    CHECK(store(*s, io, a, durability::fsync) == "");
+    CHECK(r.put(a, durability::fsync) == "");
     netd::test::fail_fdatasync(".wal");
-    CHECK(store(*s, io, b, durability::fsync) != "");
-    CHECK(slurp(data) == a);  // cut back, and synced
-    auto wal_at_cut = slurp(wal_file);
+    CHECK(r.put(b, durability::fsync) != "");
+    CHECK(slurp(r.data) == a);  // cut back, and synced
+    auto wal_at_cut = slurp(r.wal_file);
     // With the cut synced every acked line is durable in the data file, so the whole log is cut:
     // b's record is gone even where zeroing its header alone did not reach the disk.
     CHECK(chain_of(wal_at_cut).empty());
-    s.reset();
+    r.stop();
     // The power cut: the log as it was after the nack, the data file as its last sync left it.
-    std::ofstream(wal_file, std::ios::binary) << wal_at_cut;
-    s = sensor_store::open(data, error);
-    REQUIRE_MESSAGE(s, error);
-    CHECK(slurp(data) == a);
+    std::ofstream(r.wal_file, std::ios::binary) << wal_at_cut;
+    r.start();
+    CHECK(slurp(r.data) == a);
 }
 
 TEST_CASE(
@@ -226,29 +232,22 @@ TEST_CASE(
     // log is kept for the next start (the data file's writeback error may have lost a), and it
     // must end before b, or recovery would find b unlike the bytes c wrote there.
     faults_used check;
-    temp_dir dir;
-    auto data = dir.path / "readings.jsonl";
-    auto wal_file = fs::path(data.string() + ".wal");
+    running_store r;
     const std::string a = "{\"a\":1}\n", b = "{\"b\":1}\n", c = "{\"c\":333}\n";
-    asio::io_context io;
-    std::string error;
-    auto s = sensor_store::open(data, error);
-    REQUIRE_MESSAGE(s, error);
-    CHECK(store(*s, io, a, durability::fsync) == "");
+    CHECK(r.put(a, durability::fsync) == "");
     netd::test::fail_fdatasync(".wal");
     netd::test::fail_fdatasync(".jsonl");
-    CHECK(store(*s, io, b, durability::fsync) != "");
-    CHECK(store(*s, io, c, durability::fsync) == "");  // synced per batch from now on
-    CHECK(slurp(data) == a + c);
-    auto wal_at_cut = slurp(wal_file);
+    CHECK(r.put(b, durability::fsync) != "");
+    CHECK(r.put(c, durability::fsync) == "");  // synced per batch from now on
+    CHECK(slurp(r.data) == a + c);
+    auto wal_at_cut = slurp(r.wal_file);
     CHECK(chain_of(wal_at_cut).records.size() == 1);  // a's record; b's was cut off
-    s.reset();
+    r.stop();
     // The power cut: a's block lost to the writeback error, c durable.
-    std::ofstream(wal_file, std::ios::binary) << wal_at_cut;
-    std::ofstream(data, std::ios::binary) << std::string(a.size(), '\0') << c;
-    s = sensor_store::open(data, error);
-    REQUIRE_MESSAGE(s, error);
-    CHECK(slurp(data) == a + c);
+    std::ofstream(r.wal_file, std::ios::binary) << wal_at_cut;
+    std::ofstream(r.data, std::ios::binary) << std::string(a.size(), '\0') << c;
+    r.start();
+    CHECK(slurp(r.data) == a + c);
 }
 
 TEST_CASE("sensor store: after a failed checkpoint the batch is nacked and the log is never cut") {
@@ -256,27 +255,20 @@ TEST_CASE("sensor store: after a failed checkpoint the batch is nacked and the l
     // The kernel reports a writeback error once, so a later sync that succeeds does not prove a
     // is on disk: the log, the only sure copy of a, must outlive this run.
     faults_used check;
-    temp_dir dir;
-    auto data = dir.path / "readings.jsonl";
-    auto wal_file = fs::path(data.string() + ".wal");
+    running_store r;
     const std::string a = "{\"a\":1}\n", w = "{\"w\":1}\n", b = "{\"b\":1}\n", c = "{\"c\":1}\n";
-    asio::io_context io;
-    std::string error;
-    auto s = sensor_store::open(data, error);
-    REQUIRE_MESSAGE(s, error);
-    CHECK(store(*s, io, a, durability::fsync) == "");
-    CHECK(store(*s, io, w, durability::write) == "");
+    CHECK(r.put(a, durability::fsync) == "");
+    CHECK(r.put(w, durability::write) == "");
     netd::test::fail_fdatasync(".jsonl");
-    CHECK(store(*s, io, b, durability::fsync) != "");
-    CHECK(store(*s, io, c, durability::fsync) == "");
-    CHECK(slurp(data) == a + w + c);
-    s.reset();  // a clean stop, which must not cut the log either
-    auto chain = chain_of(slurp(wal_file));
+    CHECK(r.put(b, durability::fsync) != "");
+    CHECK(r.put(c, durability::fsync) == "");
+    CHECK(slurp(r.data) == a + w + c);
+    r.stop();  // a clean stop, which must not cut the log either
+    auto chain = chain_of(slurp(r.wal_file));
     REQUIRE(chain.records.size() == 1);
     CHECK(chain.data_begin() == 0);
     // The power cut: a's block lost to the writeback error.
-    std::ofstream(data, std::ios::binary) << std::string(a.size(), '\0') << w << c;
-    s = sensor_store::open(data, error);
-    REQUIRE_MESSAGE(s, error);
-    CHECK(slurp(data) == a + w + c);
+    std::ofstream(r.data, std::ios::binary) << std::string(a.size(), '\0') << w << c;
+    r.start();
+    CHECK(slurp(r.data) == a + w + c);
 }
