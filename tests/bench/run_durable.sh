@@ -2,7 +2,7 @@
 # Durable acknowledgements per second, netd vs redis, from one command:
 #
 #   tests/bench/run_durable.sh [--seconds 10] [--connections 64] [--client-threads 2]
-#                              [--relaxed] [--keep]
+#                              [--relaxed] [--fs-image] [--keep]
 #
 # What it does (about 75 s; about 145 s with --relaxed; each repeated run adds 11 s):
 #   1. installs what is missing with apt-get (as root on Debian 12; `apt-get update` first only
@@ -12,7 +12,13 @@
 #      tests/bench/durable_load.cpp (g++, into the build dir; or takes $LOAD_BIN);
 #   3. makes one temporary directory (under $BENCH_TMPDIR, default the build dir: a real disk,
 #      not /tmp, which may be tmpfs where fsync costs nothing) and puts BOTH servers' data in
-#      it, so both fsync on the same filesystem; prints `df -T` of it;
+#      it, so both fsync on the same filesystem; prints `df -T` of it and, for ext4, whether it
+#      has a journal. The result depends on that: without one an append's fdatasync commits no
+#      journal, which is the cost netd's write-ahead log avoids and redis's AOF pays. With
+#      --fs-image (root) the directory is on a new ext4 made with mkfs.ext4's defaults (with a
+#      journal, as Debian installs it) in a 4 GiB image of zeros under $BENCH_TMPDIR, mounted
+#      from a loop device with direct I/O so that every sync reaches the disk below; unmounted
+#      and deleted at the end. That measures the same file system on any machine;
 #   4. starts redis-server on 127.0.0.1 on a free port with `appendonly yes`, `appendfsync
 #      always`, `save ""` (and no AOF rewrite, which would fork and compact in the middle of a
 #      run; netd does not compact either), and netd with durability = "fsync", threads = 0;
@@ -48,6 +54,7 @@ NOISE_CPUS=0.3  # CPUs used by other processes during a run that make it worth r
 WARMUP=1
 RELAXED=0
 KEEP=0
+FS_IMAGE=0
 TARGET=1.5
 # shellcheck source=bench_lib.sh
 . "$REPO/tests/bench/bench_lib.sh"
@@ -58,6 +65,7 @@ while [ $# -gt 0 ]; do
     --connections) CONNECTIONS=${2:?}; shift 2 ;;
     --client-threads) CLIENT_THREADS=${2:?}; shift 2 ;;
     --relaxed) RELAXED=1; shift ;;
+    --fs-image) FS_IMAGE=1; shift ;;
     --keep) KEEP=1; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
@@ -77,11 +85,55 @@ LOAD=$LOAD_BIN
 # --- 3. one directory for both servers' data --------------------------------------------------
 BASE=${BENCH_TMPDIR:-$BUILD}
 mkdir -p "$BASE"
+IMAGE='' IMAGE_LOOP='' IMAGE_MNT=''
+drop_image() {  # after bench_lib's cleanup has stopped the servers and removed $WORK
+    [ -z "$IMAGE_MNT" ] || umount "$IMAGE_MNT" || echo "$BENCH_NAME: could not unmount $IMAGE_MNT" >&2
+    [ -z "$IMAGE_LOOP" ] || losetup -d "$IMAGE_LOOP" || true
+    [ -z "$IMAGE_MNT" ] || rmdir "$IMAGE_MNT" || true
+    [ -z "$IMAGE" ] || rm -f "$IMAGE"
+}
+if [ "$FS_IMAGE" -eq 1 ]; then
+    [ "$(id -u)" -eq 0 ] || die "--fs-image needs root (mkfs.ext4, losetup, mount)"
+    ensure_packages e2fsprogs mount
+    IMAGE_MB=4096
+    FREE_MB=$(($(df --output=avail -k "$BASE" | tail -1) / 1024))
+    [ "$FREE_MB" -ge $((IMAGE_MB + 512)) ] || die "only $FREE_MB MB free in $BASE for a $IMAGE_MB MB image"
+    trap 'cleanup; drop_image' EXIT
+    IMAGE=$(mktemp "$BASE/durable-ext4.XXXXXX.img")
+    # Zeros, not fallocate: a first write into an unwritten extent of the image would make
+    # every append below (redis's) cost the host file system a metadata update.
+    echo "== --fs-image: writing $IMAGE_MB MB of zeros to $IMAGE, mkfs.ext4, loop mount"
+    dd if=/dev/zero of="$IMAGE" bs=4M count=$((IMAGE_MB / 4)) conv=fsync status=none
+    mkfs.ext4 -q -F "$IMAGE"
+    IMAGE_LOOP=$(losetup --direct-io=on --find --show "$IMAGE") || die "no loop device for $IMAGE"
+    mnt=$(mktemp -d "$BASE/durable-ext4.XXXXXX")
+    mount "$IMAGE_LOOP" "$mnt" || { rmdir "$mnt"; die "could not mount $IMAGE_LOOP"; }
+    IMAGE_MNT=$mnt
+    BASE=$IMAGE_MNT
+fi
 WORK=$(mktemp -d "$BASE/bench-durable.XXXXXX")
 mkdir -p "$WORK/redis" "$WORK/netd"
 FSTYPE=$(df --output=fstype "$WORK" | tail -1)
-echo "== data of both servers in $WORK (one filesystem: $FSTYPE)"
+FSDEV=$(df --output=source "$WORK" | tail -1)
+FSDESC=$FSTYPE
+if [ "$FSTYPE" = ext4 ]; then
+    # The journal decides what an append's fdatasync costs (see the top of this file). A
+    # mounted ext4 has /proc/fs/ext4/<device>, and /proc/fs/jbd2/<device>-<inode> if it has one.
+    FSDEVNAME=$(basename "$(realpath "$FSDEV" 2>/dev/null || echo "$FSDEV")")
+    if [ ! -d "/proc/fs/ext4/$FSDEVNAME" ]; then
+        FSDESC="ext4 (journal unknown: no /proc/fs/ext4/$FSDEVNAME)"
+    elif compgen -G "/proc/fs/jbd2/$FSDEVNAME-*" >/dev/null; then
+        FSDESC="ext4 with a journal"
+    else
+        FSDESC="ext4 without a journal"
+    fi
+fi
+echo "== data of both servers in $WORK (one filesystem: $FSDESC)"
 df -T "$WORK"
+if [ "$FSDESC" = "ext4 without a journal" ]; then
+    echo "note: without a journal an append's fdatasync costs what an overwrite's does, so netd's" \
+        "write-ahead log saves nothing here; --fs-image measures on a default ext4" >&2
+fi
 # Each server writes about 15 MB per second of run (more with --relaxed).
 AVAIL_MB=$(($(df --output=avail -k "$WORK" | tail -1) / 1024))
 [ "$AVAIL_MB" -ge 3000 ] || die "only $AVAIL_MB MB free in $WORK; the runs need about 3 GB"
@@ -268,7 +320,7 @@ if any(r["noisy"] for r in runs):
     print("note: other processes used the CPUs during runs marked noisy; their figures are low")
 sys.exit(1 if bad else 0)
 EOF
-echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), data on $FSTYPE ($(df --output=source "$WORK" | tail -1)); $(redis-server --version | cut -d' ' -f1-3); $("$NETD" --version 2>&1 | head -1)"
+echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), data on $FSDESC ($FSDEV$([ -z "$IMAGE" ] || echo ", a loop-mounted image")); $(redis-server --version | cut -d' ' -f1-3); $("$NETD" --version 2>&1 | head -1)"
 if [ "$FAILED" -ne 0 ]; then
     echo "$BENCH_NAME: a run had errors or acks that were not stored (see above)" >&2
     exit 1
