@@ -437,9 +437,19 @@ std::string sensor_store::checkpoint() {
         if ((wal_offset_ > 0 || checkpoint_due_) && !invalidate(wal_fd_)) {
             // Stale records could describe bytes a failed batch had: cut them before any new
             // record. The data is durable meanwhile, so this batch is not failed for it.
+            const int err = errno;
+            if (!std::exchange(cut_failing_, true))
+                log::line(log::level::warn, "wal")
+                    .str("file", path_.string() + ".wal")
+                    .str("why", errno_text("cut", err))
+                    .str("action", "syncing the data file per batch until the log can be cut");
             checkpoint_due_ = true;
             return {};
         }
+        if (std::exchange(cut_failing_, false))
+            log::line(log::level::info, "wal")
+                .str("file", path_.string() + ".wal")
+                .str("action", "log cut; batches go through it again");
         ++epoch_;
         wal_offset_ = wal_seq_ = 0;
         checkpoint_due_ = false;

@@ -107,6 +107,7 @@ class sensor_store {
     int wal_fd_ = -1;                ///< -1: none, every batch syncs the data file
     bool wal_frozen_ = false;        ///< a checkpoint failed: keep the log for the next start
     bool checkpoint_due_ = false;    ///< a batch failed: checkpoint before the next record
+    bool cut_failing_ = false;       ///< the last checkpoint could not cut the log (logged once)
     std::uint64_t wal_offset_ = 0;   ///< where the next record goes
     std::uint64_t wal_seq_ = 0;      ///< the next record's seq in this epoch
     std::uint64_t chain_end_ = 0;    ///< where the last record's data ends in the data file

@@ -272,3 +272,30 @@ TEST_CASE("sensor store: after a failed checkpoint the batch is nacked and the l
     r.start();
     CHECK(slurp(r.data) == a + w + c);
 }
+
+TEST_CASE("sensor store: a log that could not be cut is cut before its next record") {
+    // The write batch w makes b's batch checkpoint first: the data file's sync works, cutting the
+    // log does not. b is durable in the data file, so it is acked; c syncs the data file again
+    // and cuts the log, and d's record starts the new chain, which a power cut then replays.
+    faults_used check;
+    running_store r;
+    const std::string a = "{\"a\":1}\n", w = "{\"w\":1}\n", b = "{\"b\":1}\n", c = "{\"c\":1}\n",
+                      d = "{\"d\":1}\n";
+    CHECK(r.put(a, durability::fsync) == "");
+    CHECK(r.put(w, durability::write) == "");
+    netd::test::fail_fdatasync(".wal");
+    CHECK(r.put(b, durability::fsync) == "");
+    CHECK(r.put(c, durability::fsync) == "");
+    CHECK(r.put(d, durability::fsync) == "");
+    CHECK(slurp(r.data) == a + w + b + c + d);
+    auto wal_at_cut = slurp(r.wal_file);
+    auto chain = chain_of(wal_at_cut);
+    REQUIRE(chain.records.size() == 1);  // d's alone: a's was cut with c's checkpoint
+    CHECK(chain.data_begin() == (a + w + b + c).size());
+    r.stop();
+    // The power cut: the log as it was, the data file as c's checkpoint left it.
+    std::ofstream(r.wal_file, std::ios::binary) << wal_at_cut;
+    fs::resize_file(r.data, chain.data_begin());
+    r.start();
+    CHECK(slurp(r.data) == a + w + b + c + d);
+}
