@@ -2,7 +2,7 @@
 # Durable acknowledgements per second, netd vs redis, from one command:
 #
 #   tests/bench/run_durable.sh [--seconds 10] [--connections 64] [--client-threads 2]
-#                              [--relaxed] [--fs-image] [--keep]
+#                              [--relaxed] [--fs-image | --fs-image-no-journal] [--keep]
 #
 # What it does (about 75 s; about 145 s with --relaxed; each repeated run adds 11 s):
 #   1. installs what is missing with apt-get (as root on Debian 12; `apt-get update` first only
@@ -16,9 +16,13 @@
 #      has a journal. The result depends on that: without one an append's fdatasync commits no
 #      journal, which is the cost netd's write-ahead log avoids and redis's AOF pays. With
 #      --fs-image (root) the directory is on a new ext4 made with mkfs.ext4's defaults (with a
-#      journal, as Debian installs it) in a 4 GiB image of zeros under $BENCH_TMPDIR, mounted
-#      from a loop device with direct I/O so that every sync reaches the disk below; unmounted
-#      and deleted at the end. That measures the same file system on any machine;
+#      journal, as Debian installs it) in a 4 GiB image under $BENCH_TMPDIR, every block of it
+#      written, on a loop device with direct I/O so that every sync reaches the disk below;
+#      unmounted and deleted at the end (kept mounted with --keep). --fs-image-no-journal makes
+#      the same without a journal: the two side by side show what the journal does to each
+#      server on one machine. The loop device adds its own cost to every I/O and flush, and
+#      redis's journal commit makes more of them than netd's sync, so the image is not a
+#      real disk: compare the two images with each other, not with another machine;
 #   4. starts redis-server on 127.0.0.1 on a free port with `appendonly yes`, `appendfsync
 #      always`, `save ""` (and no AOF rewrite, which would fork and compact in the middle of a
 #      run; netd does not compact either), and netd with durability = "fsync", threads = 0;
@@ -55,6 +59,7 @@ WARMUP=1
 RELAXED=0
 KEEP=0
 FS_IMAGE=0
+FS_IMAGE_JOURNAL=1
 TARGET=1.5
 # shellcheck source=bench_lib.sh
 . "$REPO/tests/bench/bench_lib.sh"
@@ -66,6 +71,7 @@ while [ $# -gt 0 ]; do
     --client-threads) CLIENT_THREADS=${2:?}; shift 2 ;;
     --relaxed) RELAXED=1; shift ;;
     --fs-image) FS_IMAGE=1; shift ;;
+    --fs-image-no-journal) FS_IMAGE=1; FS_IMAGE_JOURNAL=0; shift ;;
     --keep) KEEP=1; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
@@ -85,30 +91,52 @@ LOAD=$LOAD_BIN
 # --- 3. one directory for both servers' data --------------------------------------------------
 BASE=${BENCH_TMPDIR:-$BUILD}
 mkdir -p "$BASE"
-IMAGE='' IMAGE_LOOP='' IMAGE_MNT=''
-drop_image() {  # after bench_lib's cleanup has stopped the servers and removed $WORK
-    [ -z "$IMAGE_MNT" ] || umount "$IMAGE_MNT" || echo "$BENCH_NAME: could not unmount $IMAGE_MNT" >&2
-    [ -z "$IMAGE_LOOP" ] || losetup -d "$IMAGE_LOOP" || true
-    [ -z "$IMAGE_MNT" ] || rmdir "$IMAGE_MNT" || true
-    [ -z "$IMAGE" ] || rm -f "$IMAGE"
+IMAGE='' IMAGE_MNT=''
+drop_image() {  # in the EXIT trap, after bench_lib's cleanup stopped the servers, removed $WORK
+    [ -n "$IMAGE" ] || return 0
+    if [ "$KEEP" -eq 1 ] && mountpoint -q "$IMAGE_MNT"; then
+        echo "kept $IMAGE, mounted at $IMAGE_MNT: umount it, then losetup -d its loop device"
+        return 0
+    fi
+    if mountpoint -q "$IMAGE_MNT" && ! umount "$IMAGE_MNT"; then
+        echo "$BENCH_NAME: could not unmount $IMAGE_MNT; $IMAGE left as it is" >&2
+        return 0
+    fi
+    rmdir "$IMAGE_MNT" 2>/dev/null || true
+    local loop
+    for loop in $(losetup --noheadings --output NAME --associated "$IMAGE" 2>/dev/null); do
+        losetup --detach "$loop" || true
+    done
+    rm -f "$IMAGE"
 }
 if [ "$FS_IMAGE" -eq 1 ]; then
     [ "$(id -u)" -eq 0 ] || die "--fs-image needs root (mkfs.ext4, losetup, mount)"
     ensure_packages e2fsprogs mount
+    case "$(df --output=fstype "$BASE" | tail -1)" in
+    tmpfs | ramfs) die "--fs-image: $BASE is on a RAM file system, where a sync costs nothing; set BENCH_TMPDIR to a directory on disk" ;;
+    esac
     IMAGE_MB=4096
     FREE_MB=$(($(df --output=avail -k "$BASE" | tail -1) / 1024))
     [ "$FREE_MB" -ge $((IMAGE_MB + 512)) ] || die "only $FREE_MB MB free in $BASE for a $IMAGE_MB MB image"
-    trap 'cleanup; drop_image' EXIT
+    # A second Ctrl-C while cleanup waits for the servers must not leave the image mounted.
+    trap 'trap "" INT TERM; cleanup; drop_image' EXIT
     IMAGE=$(mktemp "$BASE/durable-ext4.XXXXXX.img")
-    # Zeros, not fallocate: a first write into an unwritten extent of the image would make
-    # every append below (redis's) cost the host file system a metadata update.
-    echo "== --fs-image: writing $IMAGE_MB MB of zeros to $IMAGE, mkfs.ext4, loop mount"
+    IMAGE_MNT=$(mktemp -d "$BASE/durable-ext4.XXXXXX")
+    MKFS=(mkfs.ext4 -q -F -E nodiscard)
+    [ "$FS_IMAGE_JOURNAL" -eq 1 ] || MKFS+=(-O ^has_journal)
+    echo "== --fs-image: $IMAGE_MB MB of zeros in $IMAGE, ${MKFS[*]}, loop device with direct I/O"
+    # Every block written, and nodiscard, or mkfs punches the zeros out again: in a sparse (or
+    # fallocated) image every append below (redis's) would also allocate blocks in the host's
+    # file system, a metadata write that netd's log, overwritten in place, does not pay.
     dd if=/dev/zero of="$IMAGE" bs=4M count=$((IMAGE_MB / 4)) conv=fsync status=none
-    mkfs.ext4 -q -F "$IMAGE"
-    IMAGE_LOOP=$(losetup --direct-io=on --find --show "$IMAGE") || die "no loop device for $IMAGE"
-    mnt=$(mktemp -d "$BASE/durable-ext4.XXXXXX")
-    mount "$IMAGE_LOOP" "$mnt" || { rmdir "$mnt"; die "could not mount $IMAGE_LOOP"; }
-    IMAGE_MNT=$mnt
+    "${MKFS[@]}" "$IMAGE"
+    ALLOCATED_MB=$(($(du -k "$IMAGE" | cut -f1) / 1024))
+    [ "$ALLOCATED_MB" -ge $((IMAGE_MB - 16)) ] ||
+        die "the image is sparse ($ALLOCATED_MB of $IMAGE_MB MB allocated)"
+    LOOP=$(losetup --direct-io=on --find --show "$IMAGE") || die "no loop device for $IMAGE"
+    [ "$(cat "/sys/block/${LOOP#/dev/}/loop/dio" 2>/dev/null)" = 1 ] ||
+        echo "WARNING: $LOOP does not do direct I/O: syncs may stop in the host's page cache" >&2
+    mount "$LOOP" "$IMAGE_MNT" || die "could not mount $LOOP"
     BASE=$IMAGE_MNT
 fi
 WORK=$(mktemp -d "$BASE/bench-durable.XXXXXX")
@@ -131,8 +159,8 @@ fi
 echo "== data of both servers in $WORK (one filesystem: $FSDESC)"
 df -T "$WORK"
 if [ "$FSDESC" = "ext4 without a journal" ]; then
-    echo "note: without a journal an append's fdatasync costs what an overwrite's does, so netd's" \
-        "write-ahead log saves nothing here; --fs-image measures on a default ext4" >&2
+    echo "note: without a journal an append's fdatasync costs about what an overwrite's does, so" \
+        "netd's write-ahead log saves little here; --fs-image measures on a default ext4" >&2
 fi
 # Each server writes about 15 MB per second of run (more with --relaxed).
 AVAIL_MB=$(($(df --output=avail -k "$WORK" | tail -1) / 1024))
