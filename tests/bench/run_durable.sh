@@ -17,12 +17,14 @@
 #      journal, which is the cost netd's write-ahead log avoids and redis's AOF pays. With
 #      --fs-image (root) the directory is on a new ext4 made with mkfs.ext4's defaults (with a
 #      journal, as Debian installs it) in a 4 GiB image under $BENCH_TMPDIR, every block of it
-#      written, on a loop device with direct I/O so that every sync reaches the disk below;
-#      unmounted and deleted at the end (kept mounted with --keep). --fs-image-no-journal makes
-#      the same without a journal: the two side by side show what the journal does to each
-#      server on one machine. The loop device adds its own cost to every I/O and flush, and
-#      redis's journal commit makes more of them than netd's sync, so the image is not a
-#      real disk: compare the two images with each other, not with another machine;
+#      written (checked: not sparse, no unwritten extents), on a loop device with direct I/O so
+#      that every sync reaches the disk below; unmounted and deleted at the end (kept mounted
+#      with --keep, or when a server died during a run, as the data directory is).
+#      --fs-image-no-journal makes the same without a journal: the two side by side show what
+#      the journal does to each server on one machine. The loop device adds its own cost to
+#      every I/O and flush, and a journal commit is more I/Os than an overwrite's sync, so the
+#      image is not a real disk: compare the two images with each other, not with another
+#      machine;
 #   4. starts redis-server on 127.0.0.1 on a free port with `appendonly yes`, `appendfsync
 #      always`, `save ""` (and no AOF rewrite, which would fork and compact in the middle of a
 #      run; netd does not compact either), and netd with durability = "fsync", threads = 0;
@@ -95,7 +97,8 @@ IMAGE='' IMAGE_MNT=''
 drop_image() {  # in the EXIT trap, after bench_lib's cleanup stopped the servers, removed $WORK
     [ -n "$IMAGE" ] || return 0
     if [ "$KEEP" -eq 1 ] && mountpoint -q "$IMAGE_MNT"; then
-        echo "kept $IMAGE, mounted at $IMAGE_MNT: umount it, then losetup -d its loop device"
+        echo "kept $IMAGE on $(losetup --noheadings --output NAME --associated "$IMAGE" | head -1)," \
+            "mounted at $IMAGE_MNT: umount it, then losetup -d the loop device"
         return 0
     fi
     if mountpoint -q "$IMAGE_MNT" && ! umount "$IMAGE_MNT"; then
@@ -122,17 +125,23 @@ if [ "$FS_IMAGE" -eq 1 ]; then
     trap 'trap "" INT TERM; cleanup; drop_image' EXIT
     IMAGE=$(mktemp "$BASE/durable-ext4.XXXXXX.img")
     IMAGE_MNT=$(mktemp -d "$BASE/durable-ext4.XXXXXX")
-    MKFS=(mkfs.ext4 -q -F -E nodiscard)
+    MKFS=(mkfs.ext4 -q -F -E "nodiscard,lazy_itable_init=0,lazy_journal_init=0")
     [ "$FS_IMAGE_JOURNAL" -eq 1 ] || MKFS+=(-O ^has_journal)
     echo "== --fs-image: $IMAGE_MB MB of zeros in $IMAGE, ${MKFS[*]}, loop device with direct I/O"
-    # Every block written, and nodiscard, or mkfs punches the zeros out again: in a sparse (or
-    # fallocated) image every append below (redis's) would also allocate blocks in the host's
-    # file system, a metadata write that netd's log, overwritten in place, does not pay.
+    # Every block written and staying so: in a sparse or fallocated image the first write to a
+    # block (redis's appends, the first pass through the journal) would also cost the host's
+    # file system a metadata update, which netd's log, overwritten in place, does not pay. So
+    # mkfs must neither discard (punch out the zeros) nor zero the journal with fallocate
+    # (UNIX_IO_NOZEROOUT: it writes zeros instead), and initializes everything now, not in the
+    # kernel's lazy-init thread during the runs.
     dd if=/dev/zero of="$IMAGE" bs=4M count=$((IMAGE_MB / 4)) conv=fsync status=none
-    "${MKFS[@]}" "$IMAGE"
+    UNIX_IO_NOZEROOUT=1 "${MKFS[@]}" "$IMAGE"
+    sync "$IMAGE"
     ALLOCATED_MB=$(($(du -k "$IMAGE" | cut -f1) / 1024))
     [ "$ALLOCATED_MB" -ge $((IMAGE_MB - 16)) ] ||
         die "the image is sparse ($ALLOCATED_MB of $IMAGE_MB MB allocated)"
+    UNWRITTEN=$(filefrag -v "$IMAGE" | grep -c unwritten || true)
+    [ "$UNWRITTEN" -eq 0 ] || die "the image has $UNWRITTEN unwritten extents (filefrag -v)"
     LOOP=$(losetup --direct-io=on --find --show "$IMAGE") || die "no loop device for $IMAGE"
     [ "$(cat "/sys/block/${LOOP#/dev/}/loop/dio" 2>/dev/null)" = 1 ] ||
         echo "WARNING: $LOOP does not do direct I/O: syncs may stop in the host's page cache" >&2
@@ -348,7 +357,7 @@ if any(r["noisy"] for r in runs):
     print("note: other processes used the CPUs during runs marked noisy; their figures are low")
 sys.exit(1 if bad else 0)
 EOF
-echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), data on $FSDESC ($FSDEV$([ -z "$IMAGE" ] || echo ", a loop-mounted image")); $(redis-server --version | cut -d' ' -f1-3); $("$NETD" --version 2>&1 | head -1)"
+echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), data on $FSDESC ($FSDEV$([ -z "$IMAGE" ] || echo ", a loop-mounted image")); $(redis-server --version | cut -d' ' -f1-3); $("$NETD" --version 2>&1 | head -1) (source $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown))"
 if [ "$FAILED" -ne 0 ]; then
     echo "$BENCH_NAME: a run had errors or acks that were not stored (see above)" >&2
     exit 1
