@@ -357,7 +357,7 @@ if any(r["noisy"] for r in runs):
     print("note: other processes used the CPUs during runs marked noisy; their figures are low")
 sys.exit(1 if bad else 0)
 EOF
-echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), data on $FSDESC ($FSDEV$([ -z "$IMAGE" ] || echo ", a loop-mounted image")); $(redis-server --version | cut -d' ' -f1-3); $("$NETD" --version 2>&1 | head -1) (source $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown))"
+echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), data on $FSDESC ($FSDEV$([ -z "$IMAGE" ] || echo ", a loop-mounted image")); $(redis-server --version | cut -d' ' -f1-3); $("$NETD" --version 2>&1 | head -1) ($([ -n "${NETD_BIN:-}" ] && echo "$NETD" || echo "built from $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo "an unknown commit")"))"
 if [ "$FAILED" -ne 0 ]; then
     echo "$BENCH_NAME: a run had errors or acks that were not stored (see above)" >&2
     exit 1
