@@ -245,7 +245,7 @@ bool sensor_store::open_file(std::string& error, bool recover) {
 // ready for this run. Fails only when acknowledged data could be at stake; a WAL that cannot be
 // created just means syncing the data file per batch, as without one.
 bool sensor_store::open_wal(int data_fd, std::string& error) {
-    const auto wal_path = std::filesystem::path(path_.string() + ".wal");
+    const auto wal_path = wal_file();
     int wal = ::open(wal_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     struct stat ws {};
     struct stat ds {};
@@ -440,7 +440,7 @@ std::string sensor_store::checkpoint() {
             const int err = errno;
             if (!std::exchange(cut_failing_, true))
                 log::line(log::level::warn, "wal")
-                    .str("file", path_.string() + ".wal")
+                    .str("file", wal_file().string())
                     .str("why", errno_text("cut", err))
                     .str("action", "syncing the data file per batch until the log can be cut");
             checkpoint_due_ = true;
@@ -448,7 +448,7 @@ std::string sensor_store::checkpoint() {
         }
         if (std::exchange(cut_failing_, false))
             log::line(log::level::info, "wal")
-                .str("file", path_.string() + ".wal")
+                .str("file", wal_file().string())
                 .str("action", "log cut; batches go through it again");
         ++epoch_;
         wal_offset_ = wal_seq_ = 0;

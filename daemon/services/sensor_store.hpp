@@ -83,6 +83,7 @@ class sensor_store {
     };
 
     explicit sensor_store(std::filesystem::path path);
+    std::filesystem::path wal_file() const { return path_.string() + ".wal"; }
     bool open_file(std::string& error, bool recover = false);
     bool open_wal(int data_fd, std::string& error);
     void run();
