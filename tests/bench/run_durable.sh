@@ -112,40 +112,47 @@ drop_image() {  # in the EXIT trap, after bench_lib's cleanup stopped the server
     done
     rm -f "$IMAGE"
 }
-if [ "$FS_IMAGE" -eq 1 ]; then
+mount_fs_image() {  # $1: 1 with a journal, 0 without; makes $IMAGE and mounts it on $IMAGE_MNT
     [ "$(id -u)" -eq 0 ] || die "--fs-image needs root (mkfs.ext4, losetup, mount)"
     ensure_packages e2fsprogs mount
-    case "$(df --output=fstype "$BASE" | tail -1)" in
-    tmpfs | ramfs) die "--fs-image: $BASE is on a RAM file system, where a sync costs nothing; set BENCH_TMPDIR to a directory on disk" ;;
-    esac
-    IMAGE_MB=4096
-    FREE_MB=$(($(df --output=avail -k "$BASE" | tail -1) / 1024))
-    [ "$FREE_MB" -ge $((IMAGE_MB + 512)) ] || die "only $FREE_MB MB free in $BASE for a $IMAGE_MB MB image"
+    local image_mb=4096 free_mb allocated_mb unwritten loop mkfs
+    free_mb=$(($(df --output=avail -k "$BASE" | tail -1) / 1024))
+    [ "$free_mb" -ge $((image_mb + 512)) ] || die "only $free_mb MB free in $BASE for a $image_mb MB image"
     # A second Ctrl-C while cleanup waits for the servers must not leave the image mounted.
     trap 'trap "" INT TERM; cleanup; drop_image' EXIT
     IMAGE=$(mktemp "$BASE/durable-ext4.XXXXXX.img")
     IMAGE_MNT=$(mktemp -d "$BASE/durable-ext4.XXXXXX")
-    MKFS=(mkfs.ext4 -q -F -E "nodiscard,lazy_itable_init=0,lazy_journal_init=0")
-    [ "$FS_IMAGE_JOURNAL" -eq 1 ] || MKFS+=(-O ^has_journal)
-    echo "== --fs-image: $IMAGE_MB MB of zeros in $IMAGE, ${MKFS[*]}, loop device with direct I/O"
+    mkfs=(mkfs.ext4 -q -F -E "nodiscard,lazy_itable_init=0,lazy_journal_init=0")
+    [ "$1" -eq 1 ] || mkfs+=(-O ^has_journal)
+    echo "== --fs-image: $image_mb MB of zeros in $IMAGE, ${mkfs[*]}, loop device with direct I/O"
     # Every block written and staying so: in a sparse or fallocated image the first write to a
     # block (redis's appends, the first pass through the journal) would also cost the host's
     # file system a metadata update, which netd's log, overwritten in place, does not pay. So
     # mkfs must neither discard (punch out the zeros) nor zero the journal with fallocate
     # (UNIX_IO_NOZEROOUT: it writes zeros instead), and initializes everything now, not in the
     # kernel's lazy-init thread during the runs.
-    dd if=/dev/zero of="$IMAGE" bs=4M count=$((IMAGE_MB / 4)) conv=fsync status=none
-    UNIX_IO_NOZEROOUT=1 "${MKFS[@]}" "$IMAGE"
+    dd if=/dev/zero of="$IMAGE" bs=4M count=$((image_mb / 4)) conv=fsync status=none
+    UNIX_IO_NOZEROOUT=1 "${mkfs[@]}" "$IMAGE"
     sync "$IMAGE"
-    ALLOCATED_MB=$(($(du -k "$IMAGE" | cut -f1) / 1024))
-    [ "$ALLOCATED_MB" -ge $((IMAGE_MB - 16)) ] ||
-        die "the image is sparse ($ALLOCATED_MB of $IMAGE_MB MB allocated)"
-    UNWRITTEN=$(filefrag -v "$IMAGE" | grep -c unwritten || true)
-    [ "$UNWRITTEN" -eq 0 ] || die "the image has $UNWRITTEN unwritten extents (filefrag -v)"
-    LOOP=$(losetup --direct-io=on --find --show "$IMAGE") || die "no loop device for $IMAGE"
-    [ "$(cat "/sys/block/${LOOP#/dev/}/loop/dio" 2>/dev/null)" = 1 ] ||
-        echo "WARNING: $LOOP does not do direct I/O: syncs may stop in the host's page cache" >&2
-    mount "$LOOP" "$IMAGE_MNT" || die "could not mount $LOOP"
+    allocated_mb=$(($(du -k "$IMAGE" | cut -f1) / 1024))
+    [ "$allocated_mb" -ge $((image_mb - 16)) ] ||
+        die "the image is sparse ($allocated_mb of $image_mb MB allocated)"
+    unwritten=$(filefrag -v "$IMAGE" | grep -c unwritten || true)
+    [ "$unwritten" -eq 0 ] || die "the image has $unwritten unwritten extents (filefrag -v)"
+    loop=$(losetup --direct-io=on --find --show "$IMAGE") || die "no loop device for $IMAGE"
+    [ "$(cat "/sys/block/${loop#/dev/}/loop/dio" 2>/dev/null)" = 1 ] ||
+        echo "WARNING: $loop does not do direct I/O: syncs may stop in the host's page cache" >&2
+    mount "$loop" "$IMAGE_MNT" || die "could not mount $loop"
+}
+case "$(df --output=fstype "$BASE" | tail -1)" in
+tmpfs | ramfs)
+    # A sync costs nothing there: the figures would say nothing about a disk.
+    [ "$FS_IMAGE" -eq 0 ] || die "$BASE is on a RAM file system; set BENCH_TMPDIR to a directory on disk"
+    echo "WARNING: $BASE is on a RAM file system, which ignores fsync; set BENCH_TMPDIR to a directory on disk" >&2
+    ;;
+esac
+if [ "$FS_IMAGE" -eq 1 ]; then
+    mount_fs_image "$FS_IMAGE_JOURNAL"
     BASE=$IMAGE_MNT
 fi
 WORK=$(mktemp -d "$BASE/bench-durable.XXXXXX")
@@ -174,9 +181,6 @@ fi
 # Each server writes about 15 MB per second of run (more with --relaxed).
 AVAIL_MB=$(($(df --output=avail -k "$WORK" | tail -1) / 1024))
 [ "$AVAIL_MB" -ge 3000 ] || die "only $AVAIL_MB MB free in $WORK; the runs need about 3 GB"
-case "$FSTYPE" in
-tmpfs | ramfs) echo "WARNING: $FSTYPE ignores fsync; set BENCH_TMPDIR to a directory on disk" >&2 ;;
-esac
 
 # --- 4. the servers ---------------------------------------------------------------------------
 REDIS_PORT=$(free_port)
@@ -357,7 +361,12 @@ if any(r["noisy"] for r in runs):
     print("note: other processes used the CPUs during runs marked noisy; their figures are low")
 sys.exit(1 if bad else 0)
 EOF
-echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), data on $FSDESC ($FSDEV$([ -z "$IMAGE" ] || echo ", a loop-mounted image")); $(redis-server --version | cut -d' ' -f1-3); $("$NETD" --version 2>&1 | head -1) ($([ -n "${NETD_BIN:-}" ] && echo "$NETD" || echo "built from $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo "an unknown commit")"))"
+if [ -n "${NETD_BIN:-}" ]; then
+    NETD_FROM=$NETD
+else
+    NETD_FROM="built from $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo "an unknown commit")"
+fi
+echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), data on $FSDESC ($FSDEV$([ -z "$IMAGE" ] || echo ", a loop-mounted image")); $(redis-server --version | cut -d' ' -f1-3); $("$NETD" --version 2>&1 | head -1) ($NETD_FROM)"
 if [ "$FAILED" -ne 0 ]; then
     echo "$BENCH_NAME: a run had errors or acks that were not stored (see above)" >&2
     exit 1
