@@ -3,6 +3,7 @@
 #
 #   tests/bench/run_durable.sh [--seconds 10] [--connections 64] [--client-threads 2]
 #                              [--relaxed] [--fs-image | --fs-image-no-journal] [--keep]
+#                              [--floor]
 #
 # What it does (about 75 s; about 145 s with --relaxed; each repeated run adds 11 s):
 #   1. installs what is missing with apt-get (as root on Debian 12; `apt-get update` first only
@@ -45,6 +46,10 @@
 #      connection), and at the end the RPUSH commands in redis's AOF and the lines in netd's
 #      file on disk must cover every ack;
 #   8. with --relaxed, also netd durability = "write" vs redis `appendfsync everysec` (ABBAAB);
+#      with --floor, also the floor (tests/bench/durable_floor.c: redis's one-thread loop with
+#      nothing else, its log overwritten in place as netd's is) in the fsync rows, order redis,
+#      netd, floor, floor, netd, redis, redis, netd, floor: what this machine allows at all
+#      (it keeps no data file, so its acks are not checked against what it stored);
 #   9. prints a table, the ratio netd/redis and the machine; stops both servers (trap).
 #
 # Exit status: 0 measured and every ack was stored; 1 a run had errors or lost acks; 2 usage
@@ -62,6 +67,7 @@ RELAXED=0
 KEEP=0
 FS_IMAGE=0
 FS_IMAGE_JOURNAL=1
+FLOOR=0
 TARGET=1.5
 # shellcheck source=bench_lib.sh
 . "$REPO/tests/bench/bench_lib.sh"
@@ -75,6 +81,7 @@ while [ $# -gt 0 ]; do
     --fs-image) FS_IMAGE=1; shift ;;
     --fs-image-no-journal) FS_IMAGE=1; FS_IMAGE_JOURNAL=0; shift ;;
     --keep) KEEP=1; shift ;;
+    --floor) FLOOR=1; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
     esac
@@ -89,6 +96,7 @@ BUILD=${NETD_BUILD_DIR:-$REPO/build}
 build_netd
 build_tool LOAD_BIN durable_load.cpp
 LOAD=$LOAD_BIN
+[ "$FLOOR" -eq 0 ] || build_tool FLOOR_BIN durable_floor.c
 
 # --- 3. one directory for both servers' data --------------------------------------------------
 BASE=${BENCH_TMPDIR:-$BUILD}
@@ -218,6 +226,14 @@ stop_netd() {
     forget_pid "$NETD_PID"
 }
 start_netd fsync
+if [ "$FLOOR" -eq 1 ]; then
+    FLOOR_PORT=$(free_port)
+    mkdir -p "$WORK/floor"
+    "$FLOOR_BIN" --port "$FLOOR_PORT" --file "$WORK/floor/log" >>"$WORK/floor.log" 2>&1 &
+    FLOOR_PID=$!
+    PIDS+=("$FLOOR_PID")
+    wait_port "$FLOOR_PORT" || die "the floor did not start: $(tail -3 "$WORK/floor.log")"
+fi
 
 # --- 5, 6, 7. the runs -----------------------------------------------------------------------------
 RESULTS=$WORK/results.jsonl  # the runs in the table
@@ -225,21 +241,26 @@ ALL_RUNS=$WORK/all_runs.jsonl  # and those repeated because of other load
 : >"$RESULTS"
 : >"$ALL_RUNS"
 FAILED=0
-stored() {  # what the server holds now
-    if [ "$1" = redis ]; then rcli llen readings; else wc -l <"$WORK/netd/readings.jsonl"; fi
+stored() {  # what the server holds now; -1: not counted (the floor)
+    case $1 in
+    redis) rcli llen readings ;;
+    netd) wc -l <"$WORK/netd/readings.jsonl" ;;
+    *) echo -1 ;;
+    esac
 }
 # The lib's cpu_snap: busy time that is neither the server's, the client's nor the kernel threads'
 # (here jbd2 and kworkers, the servers' own I/O work) is other load on the machine, which makes a
 # run worth repeating. Neither server has child processes (no AOF rewrite, no save), so its
 # "process and its children" figure is the process's own; the CPU 0 figure is not used here.
 run_once() {  # $1: server, $2: row label, $3: round; prints the result as a JSON line
-    local port=$NETD_PORT pid=$NETD_PID before after json b0 b1 k0 k1 c0 c1 t0 t1
-    if [ "$1" = redis ]; then port=$REDIS_PORT; pid=$REDIS_PID; fi
+    local port=$NETD_PORT pid=$NETD_PID proto=netd before after json b0 b1 k0 k1 c0 c1 t0 t1
+    if [ "$1" = redis ]; then port=$REDIS_PORT; pid=$REDIS_PID; proto=redis; fi
+    if [ "$1" = floor ]; then port=$FLOOR_PORT; pid=$FLOOR_PID; fi
     before=$(stored "$1")
     sync
     read -r b0 k0 c0 _ < <(cpu_snap "$pid")
     t0=$(date +%s.%N)
-    json=$("$LOAD" --proto "$1" --port "$port" --connections "$CONNECTIONS" \
+    json=$("$LOAD" --proto "$proto" --port "$port" --connections "$CONNECTIONS" \
         --threads "$CLIENT_THREADS" --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" \
         --timeout 5) || true  # errors are counted in $json
     t1=$(date +%s.%N)
@@ -248,28 +269,30 @@ run_once() {  # $1: server, $2: row label, $3: round; prints the result as a JSO
     python3 -c '
 import json, sys
 r = json.loads(sys.argv[1])
-row, rnd, stored = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+row, rnd, server_name = sys.argv[2], int(sys.argv[3]), sys.argv[12]
+stored = int(sys.argv[4]) if server_name != "floor" else -1  # the floor is not counted
 tck, wall = float(sys.argv[7]), float(sys.argv[9]) - float(sys.argv[8])
 server = int(sys.argv[5]) / tck
 other = (int(sys.argv[6]) / tck - server - r["client_cpu_s"] - int(sys.argv[11]) / tck) / wall
-r.update(row=row, round=rnd, stored=stored,
-         stored_ok=r["acked_total"] <= stored <= r["acked_total"] + r["errors"],
+r.update(server=server_name, row=row, round=rnd, stored=stored,
+         stored_ok=stored < 0 or r["acked_total"] <= stored <= r["acked_total"] + r["errors"],
          server_cpu=round(server / wall, 2), client_cpu=round(r["client_cpu_s"] / wall, 2),
          server_us_per_ack=round(server * 1e6 / max(r["acked_total"], 1), 1),
          other_cpu=round(max(other, 0.0), 2), noisy=other > float(sys.argv[10]))
 print(json.dumps(r))
 sys.stderr.write("   %-14s %-5s round %d: %7.0f ops/s  p50 %5d us  p99 %5d us  errors %d  "
                  "stored %d/%d  CPUs: server %.2f client %.2f other %.2f%s\n"
-                 % (row, r["proto"], rnd, r["ops_per_sec"], r["p50_us"], r["p99_us"],
+                 % (row, server_name, rnd, r["ops_per_sec"], r["p50_us"], r["p99_us"],
                     r["errors"], stored, r["acked_total"], r["server_cpu"], r["client_cpu"],
                     r["other_cpu"], "  <- other load on the machine" if r["noisy"] else ""))
 sys.exit(3 if r["noisy"] else 0)
 ' "$json" "$2" "$3" "$((after - before))" "$((c1 - c0))" "$((b1 - b0))" "$CLK_TCK" "$t0" "$t1" \
-        "$NOISE_CPUS" "$((k1 - k0))"
+        "$NOISE_CPUS" "$((k1 - k0))" "$1"
 }
 check_alive() {  # $1: server; a server that died under load ends the benchmark
     local pid=$NETD_PID log=$WORK/netd.log status=0
     if [ "$1" = redis ]; then pid=$REDIS_PID log=$WORK/redis.log; fi
+    if [ "$1" = floor ]; then pid=$FLOOR_PID log=$WORK/floor.log; fi
     kill -0 "$pid" 2>/dev/null && return 0
     wait "$pid" || status=$?
     echo "$BENCH_NAME: $1 (pid $pid) exited during the run with status $status" \
@@ -297,15 +320,17 @@ run() {  # $1: server, $2: row label, $3: round. A run disturbed by other load i
 }
 
 ROUNDS=(redis netd netd redis redis netd)
+[ "$FLOOR" -eq 0 ] || ROUNDS=(redis netd floor floor netd redis redis netd floor)
 echo "== fsync vs always: $CONNECTIONS connections on $CLIENT_THREADS client threads, ${WARMUP}s warm-up + ${SECONDS_PER_RUN}s, order ${ROUNDS[*]}"
 declare -A round_of=()
 for server in "${ROUNDS[@]}"; do
     round_of[$server]=$((${round_of[$server]:-0} + 1))
     run "$server" "fsync/always" "${round_of[$server]}"
 done
+ROUNDS=(redis netd netd redis redis netd)  # --relaxed: the floor has no such mode
 
 # On disk, not only in memory: every acked reading is in redis's AOF and in netd's file.
-acked() { python3 -c 'import json, sys; print(sum(r["acked_total"] for r in map(json.loads, open(sys.argv[1])) if r["proto"] == sys.argv[2]))' "$ALL_RUNS" "$1"; }
+acked() { python3 -c 'import json, sys; print(sum(r["acked_total"] for r in map(json.loads, open(sys.argv[1])) if r["server"] == sys.argv[2]))' "$ALL_RUNS" "$1"; }
 ACKED_REDIS=$(acked redis)
 ACKED_NETD=$(acked netd)
 AOF_RPUSH=$(cat "$WORK"/redis/appendonlydir/*.aof 2>/dev/null | grep -ac '^RPUSH' || true)
@@ -334,16 +359,19 @@ target = float(sys.argv[2])
 print(f"{'durability':15} {'server':6} {'round':>5} {'ops/s':>7} {'p50_us':>7} {'p99_us':>7} "
       f"{'max_us':>7} {'errors':>6} {'stored/acked':>15} {'srv_us/ack':>10} {'other_cpu':>9}")
 for r in runs:
-    print(f"{r['row']:15} {r['proto']:6} {r['round']:>5} {r['ops_per_sec']:>7.0f} {r['p50_us']:>7} "
+    print(f"{r['row']:15} {r['server']:6} {r['round']:>5} {r['ops_per_sec']:>7.0f} {r['p50_us']:>7} "
           f"{r['p99_us']:>7} {r['max_us']:>7} {r['errors']:>6} "
-          f"{str(r['stored']) + '/' + str(r['acked_total']):>15} {r['server_us_per_ack']:>10} "
+          f"{(str(r['stored']) if r['stored'] >= 0 else '-') + '/' + str(r['acked_total']):>15} "
+          f"{r['server_us_per_ack']:>10} "
           f"{r['other_cpu']:>9}{'  (noisy)' if r['noisy'] else ''}")
 bad = [r for r in runs if r["errors"] or not r["stored_ok"]]
 print()
 for row in dict.fromkeys(r["row"] for r in runs):
     mean, note = {}, ""
-    for server in ("netd", "redis"):
-        rs = [r for r in runs if r["row"] == row and r["proto"] == server]
+    for server in ("netd", "redis", "floor"):
+        rs = [r for r in runs if r["row"] == row and r["server"] == server]
+        if not rs:
+            continue
         # Other load only ever lowers a figure: leave noisy runs out where a clean one exists.
         clean = [r for r in rs if not r["noisy"]]
         if len(clean) < len(rs):
@@ -357,6 +385,9 @@ for row in dict.fromkeys(r["row"] for r in runs):
         verdict = f"  (target >= {target}x: {'met' if ratio >= target else 'NOT met'})"
     print(f"{row:16} netd {mean['netd']:.0f} ops/s, redis {mean['redis']:.0f} ops/s: "
           f"ratio netd/redis {ratio:.2f}x{verdict}{note}")
+    if "floor" in mean:
+        print(f"{'':16} floor {mean['floor']:.0f} ops/s: netd/floor {mean['netd'] / mean['floor']:.2f}x, "
+              f"floor/redis {mean['floor'] / mean['redis']:.2f}x (what this machine allows)")
 if any(r["noisy"] for r in runs):
     print("note: other processes used the CPUs during runs marked noisy; their figures are low")
 sys.exit(1 if bad else 0)
