@@ -62,9 +62,11 @@ build_tool() {
     else
         out=$BUILD/tests/bench/${2%.*}
         mkdir -p "$(dirname "$out")"
-        # The C++ generators share load_client.hpp: a change to it rebuilds them too.
+        # The C++ generators share load_client.hpp, the C floors floor_net.h: a change to it
+        # rebuilds them too.
         if [ ! -x "$out" ] || [ "$src" -nt "$out" ] ||
-            { [[ $src == *.cpp ]] && [ "$REPO/tests/bench/load_client.hpp" -nt "$out" ]; }; then
+            { [[ $src == *.cpp ]] && [ "$REPO/tests/bench/load_client.hpp" -nt "$out" ]; } ||
+            { [[ $src == *.c ]] && [ "$REPO/tests/bench/floor_net.h" -nt "$out" ]; }; then
             echo "== building $out"
             case "$src" in
             *.c) cc -std=c11 -O2 -Wall -Wextra -Wpedantic -Werror "$src" -o "$out" ;;

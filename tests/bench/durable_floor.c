@@ -37,6 +37,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "floor_net.h"
+
 enum { in_bytes = 4096, out_bytes = 4096, max_events = 1024 };
 static const size_t log_bytes = (size_t)32 << 20;
 
@@ -56,13 +58,6 @@ static size_t touched_len, touched_cap;
 static char* batch;
 static size_t batch_len, batch_cap;
 static int ep = -1;
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop = 1;
-}
-
 static void usage(const char* why) {
     fprintf(stderr,
             "durable_floor: %s\n"
@@ -132,10 +127,8 @@ static void on_readable(struct conn* c) {
 
 static void on_accept(int lfd) {
     for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept_into(lfd, ep);
         if (fd < 0) return;
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if ((size_t)fd >= conns_cap) {
             size_t old = conns_cap;
             conns = grow(conns, &conns_cap, (size_t)fd + 1, sizeof *conns);
@@ -144,12 +137,6 @@ static void on_accept(int lfd) {
         struct conn* c = calloc(1, sizeof *c);
         if (!c) die("out of memory");
         c->fd = fd;
-        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            close(fd);
-            free(c);
-            continue;
-        }
         conns[fd] = c;
     }
 }
@@ -221,21 +208,10 @@ int main(int argc, char** argv) {
         if (fsync(file) != 0) die("fsync");
     }
 
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) usage("--host takes an IPv4 address");
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (lfd < 0 || bind(lfd, (struct sockaddr*)&addr, sizeof addr) != 0 || listen(lfd, 4096) != 0)
-        die("listen");
-    ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event lev = {.events = EPOLLIN, .data.fd = lfd};
-    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev);
-
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    int lfd = listen_epoll(host, port, &ep);
+    if (lfd == -2) usage("--host takes an IPv4 address");
+    if (lfd < 0) die("listen");
+    handle_signals();
 
     static struct epoll_event events[max_events];
     size_t at = 0;

@@ -31,6 +31,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "floor_net.h"
+
 enum { in_bytes = 4096, out_bytes = 16384, max_events = 256 };
 
 /* One connection. Allocated when accepted, freed when closed; indexed by its descriptor. */
@@ -46,13 +48,6 @@ struct conn {
 static struct conn** conns;
 static size_t conns_cap;
 static int ep = -1;
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop = 1;
-}
-
 static void usage(const char* why) {
     fprintf(stderr, "floor_server: %s\nusage: floor_server --port N [--host 127.0.0.1]\n", why);
     exit(2);
@@ -165,10 +160,8 @@ static void on_writable(struct conn* c) {
 
 static void on_accept(int lfd) {
     for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return; /* EAGAIN, or out of descriptors: level-triggered, tried again */
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        int fd = accept_into(lfd, ep);
+        if (fd < 0) return;
         if ((size_t)fd >= conns_cap) {
             size_t cap = conns_cap ? conns_cap : 1024;
             while (cap <= (size_t)fd)
@@ -190,12 +183,6 @@ static void on_accept(int lfd) {
         c->fd = fd;
         c->want_out = 0;
         c->in_len = c->out_len = c->out_done = 0;
-        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            close(fd);
-            free(c);
-            continue;
-        }
         conns[fd] = c;
     }
 }
@@ -217,23 +204,13 @@ int main(int argc, char** argv) {
     }
     if (port < 0) usage("--port is required");
 
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) usage("--host takes an IPv4 address");
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (lfd < 0 || bind(lfd, (struct sockaddr*)&addr, sizeof addr) != 0 || listen(lfd, 4096) != 0) {
+    int lfd = listen_epoll(host, port, &ep);
+    if (lfd == -2) usage("--host takes an IPv4 address");
+    if (lfd < 0) {
         fprintf(stderr, "floor_server: cannot listen on %s:%ld: %s\n", host, port, strerror(errno));
         return 1;
     }
-    ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event lev = {.events = EPOLLIN, .data.fd = lfd};
-    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev);
-
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    handle_signals();
 
     struct epoll_event events[max_events];
     while (!stop) {
