@@ -1,6 +1,7 @@
 /* What the floors (floor_server.c for ping, durable_floor.c for durable acks) share: a stop flag
- * that SIGTERM and SIGINT set, and a listening socket in an epoll set. Static functions in a
- * header, so that each floor still builds from its one .c file with cc. */
+ * that SIGTERM and SIGINT set, and a listening socket in an epoll set. Static inline functions in
+ * a header, so that each floor still builds from its one .c file with cc. The including file
+ * defines _GNU_SOURCE (accept4) before any system header. */
 #pragma once
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,13 +13,13 @@
 
 static volatile sig_atomic_t stop;
 
-static void on_signal(int sig) {
+static inline void on_signal(int sig) {
     (void)sig;
     stop = 1;
 }
 
 /* SIGTERM and SIGINT set `stop`; a peer that went away makes send fail instead of killing. */
-static void handle_signals(void) {
+static inline void handle_signals(void) {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -27,7 +28,7 @@ static void handle_signals(void) {
 
 /* A non-blocking socket listening on host:port (IPv4), added to a new epoll set (*ep). Returns
  * the socket; -1 with errno set if it cannot listen, -2 if host is not an IPv4 address. */
-static int listen_epoll(const char* host, long port, int* ep) {
+static inline int listen_epoll(const char* host, long port, int* ep) {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) return -2;
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -46,7 +47,7 @@ static int listen_epoll(const char* host, long port, int* ep) {
 
 /* The next waiting connection, non-blocking, TCP_NODELAY, in the epoll set `ep` for reading;
  * -1 when none is left (EAGAIN, or out of descriptors: level-triggered, tried again). */
-static int accept_into(int lfd, int ep) {
+static inline int accept_into(int lfd, int ep) {
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) return -1;

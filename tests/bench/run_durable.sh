@@ -380,14 +380,17 @@ for row in dict.fromkeys(r["row"] for r in runs):
                 "" if clean else " (all noisy, ratio unreliable)")
         rs = clean or rs
         mean[server] = sum(r["ops"] for r in rs) / sum(r["seconds"] for r in rs)
-    ratio = mean.get("netd", 0) / mean["redis"] if mean.get("redis") else float("inf")
+    if not mean.get("netd") or not mean.get("redis"):
+        print(f"{row:16} no netd/redis ratio: a server has no run with acks (not measured)")
+        continue
+    ratio = mean["netd"] / mean["redis"]
     verdict = ""
     if row == "fsync/always":
         verdict = f"  (target >= {target}x: {'met' if ratio >= target else 'NOT met'})"
-    print(f"{row:16} netd {mean.get('netd', 0):.0f} ops/s, redis {mean.get('redis', 0):.0f} ops/s: "
+    print(f"{row:16} netd {mean['netd']:.0f} ops/s, redis {mean['redis']:.0f} ops/s: "
           f"ratio netd/redis {ratio:.2f}x{verdict}{note}")
-    if mean.get("floor") and mean.get("redis"):
-        print(f"{'':16} floor {mean['floor']:.0f} ops/s: netd/floor {mean.get('netd', 0) / mean['floor']:.2f}x, "
+    if mean.get("floor"):
+        print(f"{'':16} floor {mean['floor']:.0f} ops/s: netd/floor {mean['netd'] / mean['floor']:.2f}x, "
               f"floor/redis {mean['floor'] / mean['redis']:.2f}x (redis's loop with nothing else)")
 if any(r["noisy"] for r in runs):
     print("note: other processes used the CPUs during runs marked noisy; their figures are low")
