@@ -242,11 +242,11 @@ ALL_RUNS=$WORK/all_runs.jsonl  # and those repeated because of other load
 : >"$RESULTS"
 : >"$ALL_RUNS"
 FAILED=0
-stored() {  # what the server holds now; -1: not counted (the floor)
+stored() {  # what the server holds now (the floor keeps nothing to count: run_once says -1)
     case $1 in
     redis) rcli llen readings ;;
     netd) wc -l <"$WORK/netd/readings.jsonl" ;;
-    *) echo -1 ;;
+    *) echo 0 ;;
     esac
 }
 # The lib's cpu_snap: busy time that is neither the server's, the client's nor the kernel threads'
@@ -321,14 +321,14 @@ run() {  # $1: server, $2: row label, $3: round. A run disturbed by other load i
 }
 
 ROUNDS=(redis netd netd redis redis netd)
-[ "$FLOOR" -eq 0 ] || ROUNDS=(redis netd floor floor netd redis redis netd floor)
-echo "== fsync vs always: $CONNECTIONS connections on $CLIENT_THREADS client threads, ${WARMUP}s warm-up + ${SECONDS_PER_RUN}s, order ${ROUNDS[*]}"
+FSYNC_ROUNDS=("${ROUNDS[@]}")  # --relaxed's rounds stay ROUNDS: the floor has no such mode
+[ "$FLOOR" -eq 0 ] || FSYNC_ROUNDS=(redis netd floor floor netd redis redis netd floor)
+echo "== fsync vs always: $CONNECTIONS connections on $CLIENT_THREADS client threads, ${WARMUP}s warm-up + ${SECONDS_PER_RUN}s, order ${FSYNC_ROUNDS[*]}"
 declare -A round_of=()
-for server in "${ROUNDS[@]}"; do
+for server in "${FSYNC_ROUNDS[@]}"; do
     round_of[$server]=$((${round_of[$server]:-0} + 1))
     run "$server" "fsync/always" "${round_of[$server]}"
 done
-ROUNDS=(redis netd netd redis redis netd)  # --relaxed: the floor has no such mode
 
 # On disk, not only in memory: every acked reading is in redis's AOF and in netd's file.
 acked() { python3 -c 'import json, sys; print(sum(r["acked_total"] for r in map(json.loads, open(sys.argv[1])) if r["server"] == sys.argv[2]))' "$ALL_RUNS" "$1"; }
