@@ -313,3 +313,71 @@ TEST_CASE("sensor store: a batch into a deleted data file is nacked, a new file 
     r.stop();
     CHECK(slurp(r.data) == c);
 }
+
+// A power cut left a log with a's record; then the data file was replaced (restored from a
+// backup: a new inode), so at start the log is not this file's. Returns that log.
+std::string log_of_a_replaced_file(const fs::path& data, const std::string& a) {
+    auto wal_at_cut = wal_after(data, {{a.c_str(), durability::fsync}});
+    REQUIRE(chain_of(wal_at_cut).records.size() == 1);
+    std::ofstream(data.string() + ".wal", std::ios::binary) << wal_at_cut;
+    std::ofstream(data.string() + ".new", std::ios::binary) << "";
+    fs::rename(data.string() + ".new", data);  // made before the old is gone: another inode
+    return wal_at_cut;
+}
+
+TEST_CASE("sensor store: another file's log that cannot be moved aside is left as it is") {
+    // It may be the only copy of acked readings: not replayed, not cut, not written over. The
+    // store syncs the data file per batch instead, and the next start that can move it does.
+    faults_used check;
+    temp_dir dir;
+    const auto data = dir.path / "readings.jsonl", wal_file = fs::path(data.string() + ".wal");
+    const std::string a = "{\"a\":1}\n", b = "{\"b\":1}\n";
+    const auto old_log = log_of_a_replaced_file(data, a);
+    netd::test::fail_rename(".wal", EACCES);
+    asio::io_context io;
+    std::string error;
+    {
+        auto s = sensor_store::open(data, error);
+        REQUIRE_MESSAGE(s, error);
+        CHECK(store(*s, io, b, durability::fsync) == "");
+        CHECK(slurp(data) == b);
+    }
+    CHECK(slurp(wal_file) == old_log);  // a clean stop did not cut it either
+    auto s = sensor_store::open(data, error);
+    REQUIRE_MESSAGE(s, error);
+    std::vector<fs::path> kept;
+    for (const auto& e : fs::directory_iterator(dir.path))
+        if (e.path().extension() == ".skipped") kept.push_back(e.path());
+    REQUIRE(kept.size() == 1);
+    CHECK(slurp(kept[0]) == old_log);
+    CHECK(chain_of(slurp(wal_file)).empty());  // a new log took its place
+    CHECK(slurp(data) == b);
+}
+
+TEST_CASE("sensor store: a log that cannot be made means a sync of the data file per batch") {
+    faults_used check;
+    running_store r;
+    r.stop();
+    fs::remove(r.wal_file);
+    netd::test::fail_create(".wal", ENOSPC);
+    r.start();
+    const std::string a = "{\"a\":1}\n";
+    CHECK(r.put(a, durability::fsync) == "");
+    CHECK(slurp(r.data) == a);
+    CHECK_FALSE(fs::exists(r.wal_file));
+}
+
+TEST_CASE("sensor store: a log that exists but cannot be opened stops the start") {
+    // It may hold the only copy of acked readings: starting without it could lose them.
+    faults_used check;
+    temp_dir dir;
+    const auto data = dir.path / "readings.jsonl";
+    const auto log = wal_after(data, {{"{\"a\":1}\n", durability::fsync}});
+    std::ofstream(data.string() + ".wal", std::ios::binary) << log;  // a crash: a's record
+    netd::test::fail_create(".wal", EACCES);
+    std::string error;
+    CHECK(sensor_store::open(data, error) == nullptr);
+    CHECK(error.find("cannot open write-ahead log") != std::string::npos);
+    CHECK(error.find("Permission denied") != std::string::npos);
+    CHECK(slurp(data.string() + ".wal") == log);
+}
