@@ -314,6 +314,8 @@ TEST_CASE("sensor store: a batch into a deleted data file is nacked, a new file 
     CHECK(slurp(r.data) == c);
 }
 
+namespace {
+
 // A power cut left a log with a's record; then the data file was replaced (restored from a
 // backup: a new inode), so at start the log is not this file's. Returns that log.
 std::string log_of_a_replaced_file(const fs::path& data, const std::string& a) {
@@ -324,6 +326,8 @@ std::string log_of_a_replaced_file(const fs::path& data, const std::string& a) {
     fs::rename(data.string() + ".new", data);  // made before the old is gone: another inode
     return wal_at_cut;
 }
+
+}  // namespace
 
 TEST_CASE("sensor store: another file's log that cannot be moved aside is left as it is") {
     // It may be the only copy of acked readings: not replayed, not cut, not written over. The
